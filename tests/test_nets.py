@@ -1,0 +1,167 @@
+"""Networks: shapes for every architecture, heads, SN variants, layer structure, errors."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+from trainables.nets import (ARCHS, MLP, SNDCGANCritic, SpectralNormed, arch_kwargs_of, build_nets,
+                             embedding_head)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small batches: one intra-op thread is far faster on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+SHAPE_CASES = [  # (arch, data_shape)
+    ("toy_triplet", (2,)),
+    ("toy_gngan", (2,)),
+    ("mlp_mnist", (1, 32, 32)),
+    ("mlp_mnist", (3, 32, 32)),
+    ("sndcgan", (1, 32, 32)),
+    ("sndcgan", (3, 32, 32)),
+    ("sndcgan", (1, 48, 48)),
+    ("sndcgan", (3, 48, 48)),
+    ("dcgan64", (1, 64, 64)),
+    ("dcgan64", (3, 64, 64)),
+    ("dcgan64", (3, 32, 32)),
+]
+
+
+@pytest.mark.parametrize("arch,data_shape", SHAPE_CASES)
+def test_shapes(arch, data_shape):
+    torch.manual_seed(0)
+    z_dim, n = 8, 3
+    z = torch.randn(n, z_dim)
+    for k in (1, 16, 64):
+        nets = build_nets(arch, data_shape=data_shape, z_dim=z_dim, embed_dim=k, with_encoder=(k == 16))
+        x = nets["G"](z)
+        assert x.shape == (n, *data_shape)
+        assert nets["D"](x).shape == (n, k)
+        if k == 16:
+            assert nets["E"](x).shape == (n, z_dim)
+        else:
+            assert "E" not in nets
+
+
+@pytest.mark.parametrize("arch,data_shape", [("toy_triplet", (2,)), ("mlp_mnist", (1, 32, 32)),
+                                             ("sndcgan", (3, 32, 32)), ("dcgan64", (3, 64, 64))])
+def test_normalised_heads_have_unit_norm(arch, data_shape):
+    x = torch.randn(4, *data_shape, generator=torch.Generator().manual_seed(5))
+    torch.manual_seed(0)
+    plain = build_nets(arch, data_shape=data_shape, z_dim=4, embed_dim=16)["D"](x)
+    torch.manual_seed(0)
+    unit = build_nets(arch, data_shape=data_shape, z_dim=4, embed_dim=16, normalize_embedding=True)["D"](x)
+    for i in range(4):
+        assert abs(unit[i].norm().item() - 1.0) < 1e-5
+        # Same weights, so the normalised row is the plain row rescaled.
+        assert torch.allclose(unit[i] * plain[i].norm(), plain[i], atol=1e-5)
+    assert not torch.allclose(plain.norm(dim=1), torch.ones(4), atol=1e-2)
+
+
+def _weight_layers(module):
+    return [m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+
+
+@pytest.mark.parametrize("arch,data_shape", [("toy_triplet", (2,)), ("toy_gngan", (2,)),
+                                             ("mlp_mnist", (1, 32, 32)), ("sndcgan", (3, 32, 32)),
+                                             ("sndcgan", (1, 48, 48)), ("dcgan64", (3, 64, 64))])
+@pytest.mark.parametrize("sn", ["pim", "pico"])
+def test_sn_variants_forward_backward(arch, data_shape, sn):
+    torch.manual_seed(0)
+    nets = build_nets(arch, data_shape=data_shape, z_dim=8, embed_dim=4, sn=sn)
+    d, g = nets["D"], nets["G"]
+    wrapped = [m for m in d.modules() if isinstance(m, SpectralNormed)]
+    assert len(wrapped) == len(_weight_layers(d)) > 0  # every conv/linear layer of D
+    assert not any(isinstance(m, SpectralNormed) for m in g.modules())
+    before = [m.vec_out.clone() for m in wrapped]
+    x = g(torch.randn(3, 8))
+    loss = d(x).pow(2).mean() + d(torch.randn(3, *data_shape)).mean()
+    loss.backward()
+    for p in list(d.parameters()) + list(g.parameters()):
+        assert p.grad is not None and torch.isfinite(p.grad).all()
+    assert any(not torch.equal(m.vec_out, b) for m, b in zip(wrapped, before))
+
+
+def test_sndcgan_critic_layers_follow_table_s1():
+    d = SNDCGANCritic((3, 48, 48), embed_dim=16, sn="pico")
+    convs = [m.module for m in d.modules() if isinstance(m, SpectralNormed) and isinstance(m.module, nn.Conv2d)]
+    expected = [(3, 64, 3, 1), (64, 128, 4, 2), (128, 128, 3, 1), (128, 256, 4, 2),
+                (256, 256, 3, 1), (256, 512, 4, 2), (512, 512, 3, 1)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == expected
+    shapes = [m.input_shape for m in d.modules() if isinstance(m, SpectralNormed) and m.input_shape]
+    assert shapes == [(3, 48, 48), (64, 48, 48), (128, 24, 24), (128, 24, 24), (256, 12, 12),
+                      (256, 12, 12), (512, 6, 6)]
+    linear = [m for m in d.modules() if isinstance(m, nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in linear] == [(6 * 6 * 512, 16)]
+    slopes = {m.negative_slope for m in d.modules() if isinstance(m, nn.LeakyReLU)}
+    assert slopes == {0.1}
+
+
+def test_sndcgan_generator_structure():
+    g = build_nets("sndcgan", data_shape=(3, 32, 32), z_dim=128, embed_dim=1)["G"]
+    linear = [m for m in g.modules() if isinstance(m, nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in linear] == [(128, 4 * 4 * 512)]
+    deconvs = [m for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert [(c.out_channels, c.kernel_size[0], c.stride[0]) for c in deconvs] == [(256, 4, 2), (128, 4, 2), (64, 4, 2)]
+    assert len([m for m in g.modules() if isinstance(m, nn.BatchNorm2d)]) == 3
+    out = g.eval()(torch.randn(5, 128) * 10)
+    assert out.abs().max() <= 1.0  # tanh output
+
+
+def _mlp_param_count(widths):
+    return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def test_toy_and_mnist_mlp_sizes():
+    nets = build_nets("toy_triplet", data_shape=(2,), z_dim=128, embed_dim=16, with_encoder=True)
+    assert sum(p.numel() for p in nets["G"].parameters()) == _mlp_param_count([128, 128, 128, 128, 2])
+    assert sum(p.numel() for p in nets["D"].parameters()) == _mlp_param_count([2, 32, 32, 32, 16])
+    assert {type(m) for m in nets["D"].modules()} >= {nn.Tanh}
+    gn = build_nets("toy_gngan", data_shape=(2,), z_dim=2, embed_dim=1, with_encoder=True)
+    for name, out in (("E", 2), ("G", 2), ("D", 1)):
+        assert sum(p.numel() for p in gn[name].parameters()) == _mlp_param_count([2, 64, 64, out])
+        assert any(isinstance(m, nn.ReLU) for m in gn[name].modules())
+    mn = build_nets("mlp_mnist", data_shape=(1, 32, 32), z_dim=128, embed_dim=16)
+    assert sum(p.numel() for p in mn["G"].parameters()) == _mlp_param_count([128, 256, 512, 1024, 1024])
+    assert sum(p.numel() for p in mn["D"].parameters()) == _mlp_param_count([1024, 1024, 512, 256, 16])
+    assert mn["G"](torch.randn(3, 128) * 50).abs().max() <= 1.0  # tanh output
+
+
+def test_arch_kwargs_change_the_net_and_unknown_ones_raise():
+    assert arch_kwargs_of("toy_triplet")["g_hidden"] == 128
+    nets = build_nets("toy_triplet", data_shape=(2,), z_dim=4, embed_dim=3, g_hidden=7, g_depth=1,
+                      d_act="relu")
+    assert sum(p.numel() for p in nets["G"].parameters()) == _mlp_param_count([4, 7, 2])
+    assert any(isinstance(m, nn.ReLU) for m in nets["D"].modules())
+    with pytest.raises(ValueError, match="g_widht"):
+        build_nets("toy_triplet", data_shape=(2,), z_dim=4, embed_dim=3, g_widht=7)
+
+
+def test_mlp_activations_by_name():
+    for name, kind in (("tanh", nn.Tanh), ("relu", nn.ReLU), ("leaky_relu", nn.LeakyReLU), ("elu", nn.ELU)):
+        mlp = MLP(3, 5, 2, name, 4)
+        assert sum(isinstance(m, kind) for m in mlp.modules()) == 2
+        assert mlp(torch.randn(6, 3)).shape == (6, 4)
+    with pytest.raises(ValueError, match="act"):
+        MLP(3, 5, 2, "swish", 4)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError) as info:
+        build_nets("resnet", data_shape=(3, 32, 32), z_dim=8, embed_dim=1)
+    assert all(name in str(info.value) for name in ARCHS)
+    with pytest.raises(ValueError, match="embed_dim"):
+        build_nets("toy_triplet", data_shape=(2,), z_dim=8, embed_dim=0)
+    with pytest.raises(ValueError, match="embed_dim"):
+        embedding_head(8, 0)
+    with pytest.raises(ValueError, match="sn"):
+        build_nets("sndcgan", data_shape=(3, 32, 32), z_dim=8, embed_dim=1, sn="frobenius")
+    with pytest.raises(ValueError, match="data_shape"):
+        build_nets("sndcgan", data_shape=(3, 30, 30), z_dim=8, embed_dim=1)
+    with pytest.raises(ValueError, match="data_shape"):
+        build_nets("dcgan64", data_shape=(3, 48, 48), z_dim=8, embed_dim=1)

@@ -1,0 +1,112 @@
+"""The GAN registry and config validation: names, defaults, variants, one-line errors."""
+
+import pytest
+
+from trainables.config import ConfigError, flatten, resolve_config, unflatten
+from trainables.registry import GANS, GanSpec, get_gan, register_gan
+from trainables import objectives as O
+
+ALL_GANS = ["tripletgan", "mlgan", "mbgan", "gngan", "mmd_rep", "mmd_rbf", "mmd_rq",
+            "nsgan", "hinge", "wgan_gp"]
+
+
+def test_every_gan_of_the_spec_is_registered():
+    assert sorted(GANS) == sorted(ALL_GANS)
+
+
+def test_unknown_gan_lists_the_valid_ones():
+    with pytest.raises(ConfigError) as err:
+        get_gan("stylegan")
+    msg = str(err.value)
+    assert "stylegan" in msg and "\n" not in msg
+    for name in ALL_GANS:
+        assert name in msg
+
+
+def test_register_rejects_duplicates_and_wrong_types():
+    with pytest.raises(ValueError, match="already registered"):
+        register_gan(GANS["hinge"])
+    with pytest.raises(TypeError):
+        register_gan({"name": "x"})
+    with pytest.raises(TypeError):
+        GanSpec(name="x", objective=dict, description="", paper="", metric_learning=False)
+
+
+@pytest.mark.parametrize("gan,dataset,expected", [
+    ("tripletgan", "ring8", {"hparams.margin": 0.5, "hparams.embed_dim": 16, "hparams.distance": "arc",
+                             "optim.lr_g": 1e-3, "optim.lr_d": 2e-4, "data.batch_size": 512,
+                             "net.arch": "toy_triplet", "net.z_dim": 128}),
+    ("tripletgan", "mnist", {"hparams.margin": 1.0, "optim.lr_g": 5e-4, "optim.lr_d": 5e-4,
+                             "data.batch_size": 256, "net.arch": "mlp_mnist"}),
+    ("tripletgan", "cifar10", {"hparams.margin": 1.6, "hparams.embed_dim": 64, "data.batch_size": 256}),
+    ("tripletgan", "stl10", {"hparams.margin": 1.6, "hparams.embed_dim": 128, "optim.lr_d": 1e-4}),
+    ("mlgan", "ring8", {"hparams.variant": "vanilla", "hparams.lam": 0.5, "hparams.beta": 0.0,
+                        "hparams.embed_dim": 64}),
+    ("mbgan", "celeba", {"hparams.alpha": 20.0, "hparams.embed_dim": 500, "optim.lr_d": 2e-4,
+                         "data.batch_size": 128, "net.z_dim": 100, "net.z_dist": "uniform01"}),
+    ("gngan", "ring8", {"hparams.alpha": 0.05, "hparams.lambda_p": 0.1, "hparams.lambda_m1": 0.1,
+                        "hparams.lambda_r": 1.0, "optim.beta1_d": 0.8, "optim.lr_decay": 0.99,
+                        "optim.lr_decay_every": 10000, "data.batch_size": 128, "net.z_dist": "uniform",
+                        "net.arch": "toy_gngan"}),
+    ("gngan", "cifar10", {"hparams.lambda_p": 1.0, "optim.beta2_d": 0.9, "net.z_dim": 128}),
+    ("mmd_rep", "cifar10", {"hparams.lam": 1.0, "hparams.sigma": 1.0, "hparams.bounded": True,
+                            "hparams.b_l": 0.25, "hparams.b_u": 4.0, "hparams.embed_dim": 16,
+                            "optim.beta2_d": 0.999, "data.batch_size": 64, "net.sn": "pim"}),
+    ("wgan_gp", "ring8", {"optim.n_critic": 5, "hparams.gp_weight": 10.0}),
+])
+def test_defaults_follow_the_spec(gan, dataset, expected):
+    cfg = flatten(resolve_config({"gan": gan, "data": {"name": dataset}}).to_dict())
+    for key, value in expected.items():
+        assert cfg[key] == value, key
+
+
+def test_variant_defaults_apply_and_user_values_win():
+    center = resolve_config({"gan": "mlgan", "hparams": {"variant": "center"}}).hparams
+    assert (center.lam, center.beta, center.embed_dim) == (1.0, 10.0, 5)
+    custom = resolve_config({"gan": "mlgan", "hparams": {"variant": "center", "beta": 20}}).hparams
+    assert custom.beta == 20.0 and isinstance(custom, O.MLGAN)
+
+
+def test_config_round_trips_through_a_plain_dict():
+    cfg = resolve_config({"gan": "mmd_rep", "hparams": {"lam": -0.5}, "optim": {"lr_d": 1e-3}})
+    again = resolve_config(cfg.to_dict())
+    assert again == cfg
+    assert unflatten(flatten(cfg.to_dict())) == cfg.to_dict()
+
+
+BAD = [
+    ({"gan": "tripletgan", "hparams": {"margin": -1}}, "hparams.margin"),
+    ({"gan": "tripletgan", "hparams": {"distance": "cosine"}}, "hparams.distance"),
+    ({"gan": "mmd_rep", "hparams": {"b_l": 4.0, "b_u": 0.25}}, "hparams.b_l"),
+    ({"gan": "mmd_rep", "hparams": {"b_l": 1.0, "b_u": 1.0}}, "hparams.b_l"),
+    ({"gan": "mmd_rep", "hparams": {"sigma": 0}}, "hparams.sigma"),
+    ({"gan": "nsgan", "optim": {"lr_d": 0}}, "optim.lr_d"),
+    ({"gan": "nsgan", "optim": {"lr_g": -1e-4}}, "optim.lr_g"),
+    ({"gan": "nsgan", "optim": {"beta1_d": 1.0}}, "optim.beta1_d"),
+    ({"gan": "mlgan", "hparams": {"variant": "fancy"}}, "hparams.variant"),
+    ({"gan": "gngan", "hparams": {"variant": "wgan"}}, "hparams.variant"),
+    ({"gan": "mlgan", "hparams": {"beta": 10}}, "hparams.beta"),
+    ({"gan": "tripletgan", "hparams": {"embed_dim": 0}}, "hparams.embed_dim"),
+    ({"gan": "mbgan", "hparams": {"embed_dim": -3}}, "hparams.embed_dim"),
+    ({"gan": "mbgan", "hparams": {"alpha": 0}}, "hparams.alpha"),
+    ({"gan": "tripletgan", "hparams": {"margn": 1}}, "hparams.margn"),
+    ({"gan": "tripletgan", "optim": {"lr": 1e-3}}, "optim.lr"),
+    ({"gan": "tripletgan", "learning_rate": 1}, "learning_rate"),
+    ({"gan": "tripletgan", "hparams": {"margin": "big"}}, "hparams.margin"),
+    ({"gan": "tripletgan", "data": {"name": "imagenet"}}, "data.name"),
+    ({"gan": "tripletgan", "data": {"batch_size": 1}}, "data.batch_size"),
+    ({"gan": "tripletgan", "net": {"sn": "frobenius"}}, "net.sn"),
+    ({"gan": "tripletgan", "net": {"arch": "resnet"}}, "net.arch"),
+    ({"gan": "tripletgan", "steps": 0}, "steps"),
+    ({"gan": "tripletgan", "optim": {"n_critic": 0}}, "optim.n_critic"),
+    ({"gan": "stylegan"}, "gan"),
+]
+
+
+@pytest.mark.parametrize("config,field", BAD, ids=[f for _, f in BAD])
+def test_bad_input_is_one_line_naming_the_field(config, field):
+    with pytest.raises(ConfigError) as err:
+        resolve_config(config)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.split()[0].rstrip(":") == field or msg.startswith(field), msg

@@ -1,0 +1,63 @@
+"""Self-describing checkpoints: state dicts and plain data, written atomically, read weights-only.
+
+A checkpoint file is a dict ``{"format": FORMAT_VERSION, "kind": "gan-run", "step", "config",
+"best", "state": {...}}`` saved with ``torch.save``. Writing goes to a temporary file in the same
+directory followed by ``os.replace`` so a crash never leaves a half-written checkpoint under the
+final name. Loading uses ``weights_only=True``: a file that needs arbitrary pickled objects is
+rejected, as is a truncated file or one of another format, each with one line naming the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+FORMAT_VERSION = 1  # bump when the layout of the saved dict changes
+KIND = "gan-run"  # what the file holds
+CHECKPOINT_NAME = "checkpoint.pt"  # file name inside a checkpoint directory
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used (one line naming the file)."""
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
+    """Atomically write ``payload`` (plus format/kind) to ``path``; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"format": FORMAT_VERSION, "kind": KIND, **payload}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated zip, pickle of arbitrary objects, ...
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a loadable checkpoint ({type(exc).__name__}: {reason[:200]})") from None
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        raise CheckpointError(f"{path}: not a {KIND} checkpoint of this project")
+    if data.get("format") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format {data.get('format')!r}, this version reads {FORMAT_VERSION}"
+        )
+    return data

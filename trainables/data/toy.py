@@ -1,0 +1,134 @@
+"""Synthetic 2D Gaussian mixtures (``ring8``, ``grid25``) and a seeded, resumable sampler.
+
+Settings follow benchmarks.md: ``ring8`` has 8 modes evenly on the unit circle (first mode at
+angle 0) with std 0.01; ``grid25`` has 25 modes on {-4,-2,0,2,4}^2 with std 0.05.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """An equal-weight mixture of isotropic 2D Gaussians: ``x = means[k] + std * eps``, k ~ U{0..K-1}."""
+
+    name: str
+    means: tuple[tuple[float, float], ...]
+    std: float
+
+    def __post_init__(self) -> None:
+        if len(self.means) == 0:
+            raise ValueError(f"means = (): mixture {self.name!r} needs at least one (x, y) mean")
+        if any(len(m) != 2 for m in self.means):
+            raise ValueError(f"means: every mean of mixture {self.name!r} must be an (x, y) pair")
+        if not self.std > 0:
+            raise ValueError(f"std = {self.std}: must be > 0")
+
+    @property
+    def num_modes(self) -> int:
+        """Number of mixture components K."""
+        return len(self.means)
+
+    def means_tensor(self, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> torch.Tensor:
+        """Mode means as a (K, 2) tensor."""
+        return torch.tensor(self.means, dtype=dtype, device=device)
+
+
+def _ring(num: int, radius: float) -> tuple[tuple[float, float], ...]:
+    """``num`` points evenly on a circle of ``radius``, the first at angle 0."""
+    return tuple(
+        (radius * math.cos(2 * math.pi * k / num), radius * math.sin(2 * math.pi * k / num)) for k in range(num)
+    )
+
+
+def _grid(values: tuple[float, ...]) -> tuple[tuple[float, float], ...]:
+    """Cartesian product ``values x values`` (x major, y minor)."""
+    return tuple((float(x), float(y)) for x in values for y in values)
+
+
+MIXTURES: dict[str, Mixture] = {
+    "ring8": Mixture("ring8", _ring(8, 1.0), 0.01),  # TripletGAN / PacGAN ring
+    "grid25": Mixture("grid25", _grid((-4.0, -2.0, 0.0, 2.0, 4.0)), 0.05),  # PacGAN / VEEGAN grid
+}
+
+
+def get_mixture(name: str) -> Mixture:
+    """Return the registered mixture called ``name``; unknown names raise ValueError."""
+    if name not in MIXTURES:
+        raise ValueError(f"mixture = {name!r}: expected one of {sorted(MIXTURES)}")
+    return MIXTURES[name]
+
+
+class ToyStream:
+    """Endless seeded stream of batches from a registered mixture.
+
+    Each sample picks a mode uniformly (``torch.randint``) and adds ``std * N(0, I)`` noise
+    (``torch.randn``), both drawn from a private CPU ``torch.Generator`` seeded with ``seed``;
+    batches are built on CPU in float32 and then moved to ``device``, so the stream is the same
+    on CPU and CUDA. ``next()`` and ``sample(n)`` share that generator (each call advances it).
+    ``state_dict()`` / ``load_state_dict()`` save and restore the generator so a resumed stream
+    continues exactly where it stopped.
+    """
+
+    def __init__(self, name: str, batch_size: int, seed: int, device: str | torch.device = "cpu") -> None:
+        self.mixture = get_mixture(name)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size = {batch_size!r}: must be a positive int")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed = {seed!r}: must be an int")
+        self.name = name
+        self.batch_size = batch_size
+        self.seed = seed
+        self.device = torch.device(device)
+        self._means = self.mixture.means_tensor(torch.float32)
+        self._generator = torch.Generator(device="cpu")
+        self._generator.manual_seed(seed)
+        self.batches_drawn = 0  # number of next() calls so far (informational, saved in state_dict)
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        """Shape of one sample: (2,)."""
+        return (2,)
+
+    def sample(self, n: int) -> torch.Tensor:
+        """Draw ``n`` points as an (n, 2) float32 tensor on ``device`` (advances the generator)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n = {n!r}: must be a positive int")
+        idx = torch.randint(self.mixture.num_modes, (n,), generator=self._generator)
+        noise = torch.randn(n, 2, generator=self._generator, dtype=torch.float32)
+        return (self._means[idx] + self.mixture.std * noise).to(self.device)
+
+    def next(self) -> torch.Tensor:
+        """Next (batch_size, 2) float32 batch on ``device``."""
+        batch = self.sample(self.batch_size)
+        self.batches_drawn += 1
+        return batch
+
+    def __iter__(self) -> "ToyStream":
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        return self.next()
+
+    def state_dict(self) -> dict:
+        """Resumable state: the generator's ByteTensor state plus the stream's identity."""
+        return {
+            "generator": self._generator.get_state(),
+            "name": self.name,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "batches_drawn": self.batches_drawn,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a state from ``state_dict()``; the mixture name must match this stream's."""
+        if "generator" not in state:
+            raise ValueError("state: missing field 'generator' (expected the dict from ToyStream.state_dict())")
+        if state.get("name", self.name) != self.name:
+            raise ValueError(f"state['name'] = {state['name']!r}: this stream samples {self.name!r}")
+        self._generator.set_state(state["generator"].clone().cpu())
+        self.batches_drawn = int(state.get("batches_drawn", 0))

@@ -1,0 +1,124 @@
+"""Evaluation during training: one interface, one primary metric + mode per dataset.
+
+An evaluator is built once per run (:func:`build_evaluator`); it owns the fixed evaluation noise
+so every evaluation of a run sees the same latent codes. ``evaluate(run)`` returns a dict of
+metric names (``trainables.metric_names``) to floats; ``primary`` / ``mode`` tell the study layer
+what to optimise. The toy mixtures use the PacGAN measures on 2,500 points; images use FID
+through torch-fidelity (``trainables.metrics.fid``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+
+from trainables import metric_names as M
+from trainables.config import RunConfig
+
+TOY_KEYS = {"modes": M.EVAL_MODES, "modes_20": M.EVAL_MODES_20, "hq": M.EVAL_HQ,
+            "kl": M.EVAL_KL, "jsd": M.EVAL_JSD}
+IMAGE_KEYS = {"fid": M.EVAL_FID, "kid": M.EVAL_KID, "is": M.EVAL_IS,
+              "class_entropy": M.EVAL_CLASS_ENTROPY, "class_l2": M.EVAL_CLASS_L2}
+
+
+def primary_metric(cfg: RunConfig) -> tuple[str, str]:
+    """(metric name, "min" | "max") optimised for ``cfg``'s dataset."""
+    return (M.EVAL_MODES, "max") if cfg.is_toy else (M.EVAL_FID, "min")
+
+
+def worst_value(mode: str) -> float:
+    """A finite worst possible value of a metric (diverged runs report it, never NaN)."""
+    return -1.0 if mode == "max" else 1e6
+
+
+class Evaluator:
+    """Base: fixed evaluation noise, sample grid, primary metric."""
+
+    def __init__(self, run, num_samples: int, seed: int):
+        gen = torch.Generator().manual_seed(seed)
+        self.z = run.sample_z(num_samples, generator=gen).cpu()
+        self.primary, self.mode = primary_metric(run.cfg)
+
+    def samples(self, run) -> torch.Tensor:
+        return run.generate(self.z)
+
+    def is_better(self, value: float, best: float | None) -> bool:
+        if value is None or not math.isfinite(value):
+            return False
+        if best is None:
+            return True
+        return value > best if self.mode == "max" else value < best
+
+
+class ToyEvaluator(Evaluator):
+    """PacGAN's protocol: modes / modes_20 / hq / kl / jsd on 2,500 generated points."""
+
+    def __init__(self, run, num_samples: int, seed: int):
+        super().__init__(run, num_samples, seed)
+        self.mixture = run.cfg.data.name
+
+    def evaluate(self, run) -> dict[str, float]:
+        from trainables.metrics.toy import toy_measures
+
+        measures = toy_measures(self.samples(run), self.mixture)
+        return {TOY_KEYS[k]: float(v) for k, v in measures.items()}
+
+    def save_samples(self, run, path: Path) -> Path:
+        """Scatter plot of the evaluation points over the mixture's modes."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from trainables.data.toy import get_mixture
+
+        pts = self.samples(run).numpy()
+        means = get_mixture(self.mixture).means_tensor().numpy()
+        fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+        ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.5, label="generated")
+        ax.scatter(means[:, 0], means[:, 1], s=30, c="red", marker="x", label="modes")
+        lim = float(abs(means).max()) * 1.5 + 0.5
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_title(f"{run.cfg.gan} on {self.mixture}, step {run.step}")
+        ax.set_aspect("equal")
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path)
+        plt.close(fig)
+        return path
+
+
+class ImageEvaluator(Evaluator):
+    """FID (+ KID, IS / class balance) of generated images via torch-fidelity; grid images."""
+
+    def __init__(self, run, num_samples: int, seed: int):
+        super().__init__(run, num_samples, seed)
+        from trainables.metrics.fid import build_image_evaluator
+
+        self.grid_z = self.z[: run.cfg.eval.grid_size]
+        self.backend = build_image_evaluator(run.cfg, device=run.device)
+
+    def evaluate(self, run) -> dict[str, float]:
+        from trainables.data.images import to_uint8
+
+        fake = to_uint8(self.samples(run))
+        result = self.backend.evaluate(fake)
+        return {IMAGE_KEYS[k]: float(v) for k, v in result.items() if k in IMAGE_KEYS}
+
+    def save_samples(self, run, path: Path) -> Path:
+        from torchvision.utils import save_image
+
+        images = run.generate(self.grid_z)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(images, path, nrow=int(math.ceil(math.sqrt(len(images)))), normalize=True,
+                   value_range=(-1, 1))
+        return path
+
+
+def build_evaluator(run) -> Evaluator:
+    """The evaluator of ``run``'s dataset."""
+    cls = ToyEvaluator if run.cfg.is_toy else ImageEvaluator
+    return cls(run, run.cfg.eval.num_samples, run.cfg.eval.seed)

@@ -1,0 +1,173 @@
+"""The training loop of one GAN run, usable without Ray.
+
+:class:`GanRun` builds everything from a :class:`~trainables.config.RunConfig` (nets from the
+objective's needs, Adam optimisers with separate TTUR settings for D and G, the data stream, the
+latent prior) and runs iterations: an auto-encoder step (GN-GAN), ``n_critic`` D steps (each
+followed by the objective's ``after_d_step``, e.g. MLGAN weight clipping) and ``n_gen`` G steps.
+
+Its whole state (nets, optimisers, schedulers, data stream, noise generator, torch RNG, step) is
+exposed by :meth:`GanRun.state_dict`; a run restored with :meth:`GanRun.load_state_dict`
+continues bit-for-bit as if never interrupted. Randomness has three sources, all saved:
+the data stream's generator, the latent-noise generator (CPU, so CPU and CUDA runs draw the same
+codes) and torch's global RNG (gradient-penalty interpolation, SN vectors at construction).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from trainables.checkpoint import load_checkpoint
+from trainables.config import Z_DISTS, RunConfig, resolve_config
+from trainables.data import build_stream, data_shape
+from trainables.device import pick_device
+from trainables.metric_names import LOSS_AE, LOSS_D, LOSS_G
+from trainables.nets.build import build_nets
+
+
+@dataclass
+class Draw:
+    """What an objective draws batches from during one step."""
+
+    real: Callable[[], torch.Tensor]  # a fresh real batch
+    z: Callable[[int], torch.Tensor]  # n fresh latent codes
+    batch_size: int
+
+
+class GanRun:
+    """One GAN being trained: nets, optimisers, data, RNG and step counter."""
+
+    def __init__(self, cfg: RunConfig | dict):
+        self.cfg = cfg if isinstance(cfg, RunConfig) else resolve_config(cfg)
+        cfg = self.cfg
+        self.device = pick_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.objective = cfg.hparams
+        self.data_shape = data_shape(cfg.data)
+        self.nets = build_nets(
+            cfg.net.arch, data_shape=self.data_shape, z_dim=cfg.net.z_dim,
+            embed_dim=self.objective.embed_dim, normalize_embedding=self.objective.normalize_embedding,
+            sn=cfg.net.sn, with_encoder=self.objective.needs_encoder, **cfg.net.kwargs,
+        )
+        for net in self.nets.values():
+            net.to(self.device).train()
+        o = cfg.optim
+        self.optims = {
+            "D": torch.optim.Adam(self.nets["D"].parameters(), lr=o.lr_d, betas=(o.beta1_d, o.beta2_d)),
+            "G": torch.optim.Adam(self.nets["G"].parameters(), lr=o.lr_g, betas=(o.beta1_g, o.beta2_g)),
+        }
+        if self.objective.needs_encoder:
+            ae_params = itertools.chain(self.nets["E"].parameters(), self.nets["G"].parameters())
+            self.optims["AE"] = torch.optim.Adam(ae_params, lr=o.lr_g, betas=(o.beta1_g, o.beta2_g))
+        self.schedulers = {}
+        if o.lr_decay_every > 0 and o.lr_decay < 1.0:
+            self.schedulers = {k: torch.optim.lr_scheduler.StepLR(opt, o.lr_decay_every, gamma=o.lr_decay)
+                               for k, opt in self.optims.items()}
+        self.stream = build_stream(cfg.data, seed=cfg.seed, device=self.device)
+        self.noise = torch.Generator().manual_seed(cfg.seed + 1)
+        self._z_fn = Z_DISTS[cfg.net.z_dist]
+        self.draw = Draw(real=self.stream.next, z=self.sample_z, batch_size=cfg.data.batch_size)
+        self.step = 0
+
+    # -- sampling ---------------------------------------------------------------------------
+    def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` latent codes from the prior, drawn on CPU (same codes on every device)."""
+        return self._z_fn(n, self.cfg.net.z_dim, generator or self.noise).to(self.device)
+
+    @torch.no_grad()
+    def generate(self, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """G(z) in eval mode (BN running statistics), in chunks; returns a CPU tensor."""
+        G = self.nets["G"]
+        was_training = G.training
+        G.eval()
+        try:
+            chunks = [G(chunk.to(self.device)).cpu() for chunk in z.split(batch_size)]
+        finally:
+            G.train(was_training)
+        return torch.cat(chunks)
+
+    # -- training ---------------------------------------------------------------------------
+    def _update(self, name: str, loss: torch.Tensor) -> None:
+        opt = self.optims[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def train_step(self) -> dict[str, float]:
+        """One iteration (AE step, n_critic D steps, n_gen G steps); returns the last losses."""
+        obj, nets = self.objective, self.nets
+        out = {}
+        if obj.needs_encoder:
+            loss = obj.ae_loss(nets, self.draw)
+            self._update("AE", loss)
+            out[LOSS_AE] = loss.detach()
+        for _ in range(self.cfg.optim.n_critic):
+            loss = obj.d_loss(nets, self.draw)
+            self._update("D", loss)
+            obj.after_d_step(nets)
+        out[LOSS_D] = loss.detach()
+        for _ in range(self.cfg.optim.n_gen):
+            loss = obj.g_loss(nets, self.draw)
+            self._update("G", loss)
+        out[LOSS_G] = loss.detach()
+        for sched in self.schedulers.values():
+            sched.step()
+        self.step += 1
+        return {k: float(v) for k, v in out.items()}
+
+    def train(self, n_steps: int, callback: Callable[[int, dict], None] | None = None) -> dict:
+        """Run ``n_steps`` iterations; ``callback(step, losses)`` after each. Returns last losses."""
+        losses = {}
+        for _ in range(n_steps):
+            losses = self.train_step()
+            if callback is not None:
+                callback(self.step, losses)
+        return losses
+
+    # -- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue bit-for-bit: plain data and tensors only."""
+        state = {
+            "step": self.step,
+            "nets": {k: v.state_dict() for k, v in self.nets.items()},
+            "optims": {k: v.state_dict() for k, v in self.optims.items()},
+            "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
+            "stream": self.stream.state_dict(),
+            "noise": self.noise.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        for k, net in self.nets.items():
+            net.load_state_dict(state["nets"][k])
+        for k, opt in self.optims.items():
+            opt.load_state_dict(state["optims"][k])
+        for k, sched in self.schedulers.items():
+            sched.load_state_dict(state["schedulers"][k])
+        self.stream.load_state_dict(state["stream"])
+        self.noise.set_state(state["noise"])
+        torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+        self.step = int(state["step"])
+
+    def checkpoint_payload(self, best: dict | None = None) -> dict:
+        """The self-describing checkpoint: state, resolved config, step and best metric so far."""
+        return {"step": self.step, "config": self.cfg.to_dict(), "best": best, "state": self.state_dict()}
+
+    @classmethod
+    def from_checkpoint(cls, path, device: str | None = None) -> "GanRun":
+        """Rebuild a run from a checkpoint file or directory (``device`` overrides the config's)."""
+        data = load_checkpoint(path)
+        config = data["config"]
+        if device is not None:
+            config = {**config, "device": device}
+        run = cls(config)
+        run.load_state_dict(data["state"])
+        return run

@@ -1,0 +1,55 @@
+"""MLGAN losses (spec section 2, mlgan.txt eqs 7-12). Means replace the paper's sums."""
+
+import torch
+
+from ._checks import check_embeddings, check_number, check_paired
+from .distances import pairwise_sq_dists
+
+
+def _mean_off_diag(m: torch.Tensor) -> torch.Tensor:
+    """``1/(n(n-1)) sum_{i != j} m[i, j]`` for a square matrix."""
+    n = m.shape[0]
+    off_diag = ~torch.eye(n, dtype=torch.bool, device=m.device)
+    return m[off_diag].mean()
+
+
+def _check(e_real, e_fake):
+    check_embeddings("e_real", e_real, min_n=2)
+    check_embeddings("e_fake", e_fake, min_n=2)
+    check_paired("e_real", e_real, "e_fake", e_fake)
+
+
+def _inter(e_real, e_fake):
+    """``L_inter = mean_i ||e(x_i) - e(y_i)||_1``."""
+    return (e_real - e_fake).abs().sum(dim=1).mean()
+
+
+def mlgan_d_loss(e_real: torch.Tensor, e_fake: torch.Tensor, lam: float,
+                 beta: float = 0.0) -> torch.Tensor:
+    """Discriminator loss ``L_D = L_intra - lam * L_inter + beta * L_center``.
+
+    ``L_intra = mean_{i != j} ||e(x_i) - e(x_j)||^2 + mean_{i != j} ||e(y_i) - e(y_j)||^2``
+    (squared L2), ``L_inter = mean_i ||e(x_i) - e(y_i)||_1`` (L1, paired by index),
+    ``L_center = mean_i ||e(x_i) - mu_data||^2 + mean_i ||e(y_i) - mu_g||^2`` with
+    ``mu_data = (1/K, ..., 1/K)`` and ``mu_g = 0``. The paper writes sums; means are a constant
+    rescaling. ``beta`` (center-penalty weight, default 0 = no center term) must be >= 0.
+    """
+    _check(e_real, e_fake)
+    lam = check_number("lam", lam)
+    beta = check_number("beta", beta, low=0.0)
+    intra = _mean_off_diag(pairwise_sq_dists(e_real, e_real)) + _mean_off_diag(
+        pairwise_sq_dists(e_fake, e_fake))
+    loss = intra - lam * _inter(e_real, e_fake)
+    if beta != 0.0:
+        k = e_real.shape[1]
+        center = (e_real - 1.0 / k).pow(2).sum(dim=1).mean() + e_fake.pow(2).sum(dim=1).mean()
+        loss = loss + beta * center
+    return loss
+
+
+def mlgan_g_loss(e_real: torch.Tensor, e_fake: torch.Tensor) -> torch.Tensor:
+    """Generator loss ``L_G = L_inter = mean_i ||e(x_i) - e(y_i)||_1``."""
+    check_embeddings("e_real", e_real)
+    check_embeddings("e_fake", e_fake)
+    check_paired("e_real", e_real, "e_fake", e_fake)
+    return _inter(e_real, e_fake)

@@ -1,0 +1,117 @@
+"""``build_nets``: the generator, critic (and optional encoder) of one architecture by name."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Dict, Sequence
+
+import torch.nn as nn
+
+from .heads import check_embed_dim
+from .images import DCGAN64Critic, DCGAN64Generator, SNDCGANCritic, SNDCGANGenerator
+from .mlp import MLPCritic, MLPGenerator
+from .spectral import SN_METHODS
+
+
+def _toy_triplet(data_shape, z_dim, embed_dim, normalize, sn, with_encoder, *,
+                 g_hidden=128,  # TripletGAN B.1: 3 x FC128 tanh, linear to the data dim
+                 g_depth=3,
+                 g_act="tanh",
+                 d_hidden=32,  # TripletGAN B.1: 3 x FC32 tanh, linear to K
+                 d_depth=3,
+                 d_act="tanh"):
+    nets = {"G": MLPGenerator(z_dim, data_shape, g_hidden, g_depth, g_act),
+            "D": MLPCritic(data_shape, embed_dim, d_hidden, d_depth, d_act, normalize, sn)}
+    if with_encoder:
+        nets["E"] = MLPCritic(data_shape, z_dim, d_hidden, d_depth, d_act)
+    return nets
+
+
+def _toy_gngan(data_shape, z_dim, embed_dim, normalize, sn, with_encoder, *,
+               hidden=64,  # GN-GAN Table 1: d_h = 64 for E, G and D
+               depth=2,  # GN-GAN Table 1: N_h = 2 hidden layers
+               act="relu"):  # GN-GAN: ReLU hidden layers
+    nets = {"G": MLPGenerator(z_dim, data_shape, hidden, depth, act),
+            "D": MLPCritic(data_shape, embed_dim, hidden, depth, act, normalize, sn)}
+    if with_encoder:
+        nets["E"] = MLPCritic(data_shape, z_dim, hidden, depth, act)
+    return nets
+
+
+def _mlp_mnist(data_shape, z_dim, embed_dim, normalize, sn, with_encoder, *,
+               g_hidden=(256, 512, 1024),  # TripletGAN B.2 generator widths
+               d_hidden=(1024, 512, 256),  # TripletGAN B.2 critic widths (the mirror)
+               act="leaky_relu"):  # TripletGAN B.2: leaky ReLU hidden layers
+    nets = {"G": MLPGenerator(z_dim, data_shape, g_hidden, None, act, out_act="tanh"),
+            "D": MLPCritic(data_shape, embed_dim, d_hidden, None, act, normalize, sn)}
+    if with_encoder:
+        nets["E"] = MLPCritic(data_shape, z_dim, d_hidden, None, act)
+    return nets
+
+
+def _sndcgan(data_shape, z_dim, embed_dim, normalize, sn, with_encoder, *,
+             n_power_iterations=1):  # Miyato et al.: one power-iteration step per forward
+    nets = {"G": SNDCGANGenerator(z_dim, data_shape),
+            "D": SNDCGANCritic(data_shape, embed_dim, normalize, sn, n_power_iterations)}
+    if with_encoder:
+        nets["E"] = SNDCGANCritic(data_shape, z_dim)
+    return nets
+
+
+def _dcgan64(data_shape, z_dim, embed_dim, normalize, sn, with_encoder, *,
+             n_power_iterations=1):  # one power-iteration step per forward (when sn is on)
+    nets = {"G": DCGAN64Generator(z_dim, data_shape),
+            "D": DCGAN64Critic(data_shape, embed_dim, normalize, sn, n_power_iterations)}
+    if with_encoder:
+        nets["E"] = DCGAN64Critic(data_shape, z_dim)
+    return nets
+
+
+ARCHS = {
+    "toy_triplet": _toy_triplet,
+    "toy_gngan": _toy_gngan,
+    "mlp_mnist": _mlp_mnist,
+    "sndcgan": _sndcgan,
+    "dcgan64": _dcgan64,
+}
+
+
+def arch_kwargs_of(arch: str) -> Dict[str, object]:
+    """The extra keyword arguments ``arch`` accepts, with their defaults."""
+    if arch not in ARCHS:
+        raise ValueError(f"arch = {arch!r}: expected one of {', '.join(map(repr, ARCHS))}")
+    params = inspect.signature(ARCHS[arch]).parameters.values()
+    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def build_nets(arch: str, *, data_shape: Sequence[int], z_dim: int, embed_dim: int,
+               normalize_embedding: bool = False,  # raw embedding / logit
+               sn: str = "none",  # no spectral normalisation
+               with_encoder: bool = False,  # only GN-GAN needs E
+               **arch_kwargs) -> Dict[str, nn.Module]:
+    """Build ``{"G": G, "D": D}`` (plus ``"E"`` when ``with_encoder``) for ``arch`` in :data:`ARCHS`.
+
+    - ``G(z)``: ``(n, z_dim) -> (n, *data_shape)``.
+    - ``D(x)``: ``(n, *data_shape) -> (n, embed_dim)`` always (``embed_dim = 1`` for the classic
+      losses: a raw logit, any sigmoid is the loss's business); rows on the unit sphere when
+      ``normalize_embedding``. ``sn`` ("none" | "pim" | "pico") wraps every conv/linear layer of D.
+    - ``E(x)``: ``(n, *data_shape) -> (n, z_dim)``: D's architecture with a ``z_dim`` linear
+      output, no SN and no normalisation (GN-GAN's encoder; a choice, the papers give only the
+      toy one).
+
+    Shapes: ``toy_triplet`` / ``toy_gngan`` / ``mlp_mnist`` take any ``data_shape`` (they
+    flatten; the papers use (2,), (2,), (1, 32, 32)); ``sndcgan`` needs (C, H, W) with H, W
+    multiples of 8 (32 or 48 in the paper); ``dcgan64`` needs 64x64 (or its 32x32 variant).
+    ``arch_kwargs`` are the arch's own options (see :func:`arch_kwargs_of`); unknown ones raise.
+    """
+    defaults = arch_kwargs_of(arch)
+    unknown = sorted(set(arch_kwargs) - set(defaults))
+    if unknown:
+        raise ValueError(f"arch_kwargs = {unknown}: not options of arch {arch!r}; accepted: "
+                         f"{', '.join(defaults) or 'none'}")
+    if sn not in SN_METHODS:
+        raise ValueError(f"sn = {sn!r}: expected one of {', '.join(map(repr, SN_METHODS))}")
+    check_embed_dim(embed_dim)
+    check_embed_dim(z_dim, "z_dim")
+    return ARCHS[arch](data_shape, z_dim, embed_dim, bool(normalize_embedding), sn,
+                       bool(with_encoder), **arch_kwargs)

@@ -1,0 +1,141 @@
+"""Train one GAN without Ray: evaluate every ``eval.every`` steps, keep latest + best checkpoints.
+
+``fit`` is the loop shared with the Ray Tune trainable (which passes its own ``on_eval`` hook to
+report to Tune); ``train_to_dir`` is the plain local driver; ``main`` its command line::
+
+    python -m trainables.train --gan tripletgan --data ring8 --steps 2000 --out runs/triplet
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from trainables.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from trainables.config import ConfigError, resolve_config
+from trainables.evaluation import build_evaluator
+from trainables.loop import GanRun
+from trainables.metric_names import STEP
+
+
+@dataclass
+class FitResult:
+    curve: list = field(default_factory=list)  # [{step, metric: value, ...}] per evaluation
+    best: dict | None = None  # the evaluation with the best primary metric
+    primary: str = ""
+    mode: str = ""
+
+
+def eval_steps(start: int, steps: int, every: int) -> list[int]:
+    """Steps at which a run evaluates: 0 (untrained), every ``every``, and the last step."""
+    marks = set(range(0, steps + 1, every)) | {steps}
+    return sorted(s for s in marks if s >= start)
+
+
+def fit(run: GanRun, *, on_eval: Callable | None = None, on_losses: Callable | None = None,
+        evaluator=None, progress: bool = False, best: dict | None = None) -> FitResult:
+    """Train ``run`` to ``cfg.steps``, evaluating at :func:`eval_steps`.
+
+    ``on_eval(run, metrics, is_best)`` is called after each evaluation (metrics include ``step``);
+    ``on_losses(step, losses)`` after each iteration. Resumed runs (``run.step > 0``) continue
+    from their step and do not re-evaluate it.
+    """
+    cfg = run.cfg
+    evaluator = evaluator or build_evaluator(run)
+    result = FitResult(best=best, primary=evaluator.primary, mode=evaluator.mode)
+    marks = [s for s in eval_steps(run.step, cfg.steps, cfg.eval.every) if s > run.step or run.step == 0]
+    t0 = time.time()
+    for mark in marks:
+        while run.step < mark:
+            losses = run.train_step()
+            if on_losses is not None:
+                on_losses(run.step, losses)
+        metrics = {STEP: run.step, **evaluator.evaluate(run)}
+        value = metrics.get(evaluator.primary)
+        is_best = evaluator.is_better(value, None if result.best is None else result.best[evaluator.primary])
+        if is_best:
+            result.best = dict(metrics)
+        result.curve.append(metrics)
+        if progress:
+            rate = run.step / max(time.time() - t0, 1e-9)
+            shown = ", ".join(f"{k.split('/')[-1]}={v:.4g}" for k, v in metrics.items() if k != STEP)
+            print(f"[{cfg.gan}] step {run.step}/{cfg.steps} {shown} ({rate:.0f} it/s)", flush=True)
+        if on_eval is not None:
+            on_eval(run, metrics, is_best)
+    return result
+
+
+def train_to_dir(config: dict, out_dir: str | Path, *, progress: bool = True) -> FitResult:
+    """Train from ``config`` into ``out_dir`` (resolved config, metrics.jsonl, checkpoints,
+    samples); resumes from ``out_dir/checkpoints/latest.pt`` when present."""
+    out = Path(out_dir)
+    cfg = resolve_config(config)
+    run = GanRun(cfg)
+    latest, best_path = out / "checkpoints" / "latest.pt", out / "checkpoints" / "best.pt"
+    best = None
+    if latest.exists():
+        try:
+            data = load_checkpoint(latest)
+            run.load_state_dict(data["state"])
+            best = data.get("best")
+            print(f"resumed from {latest} at step {run.step}", flush=True)
+        except CheckpointError as exc:
+            print(f"warning: {exc}; starting from scratch", file=sys.stderr)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    evaluator = build_evaluator(run)
+    state = {"best": best}
+
+    def on_eval(run, metrics, is_best):
+        with open(out / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(metrics) + "\n")
+        evaluator.save_samples(run, out / "samples" / f"step_{run.step:07d}.png")
+        if is_best:
+            state["best"] = metrics
+            save_checkpoint(best_path, run.checkpoint_payload(best=metrics))
+        save_checkpoint(latest, run.checkpoint_payload(best=state["best"]))
+
+    return fit(run, on_eval=on_eval, evaluator=evaluator, progress=progress, best=best)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Train one GAN without Ray and print its measures.")
+    parser.add_argument("--gan", default="tripletgan", help="registered GAN name")
+    parser.add_argument("--data", default="ring8", help="dataset name")
+    parser.add_argument("--steps", type=int, default=2000, help="training iterations")
+    parser.add_argument("--eval-every", type=int, default=500, help="evaluation interval")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                        help="override, e.g. --set hparams.margin=1.0 --set optim.lr_d=1e-4")
+    parser.add_argument("--out", default=None, help="run directory (default runs/<gan>-<data>)")
+    args = parser.parse_args(argv)
+    from trainables.config import deep_merge, unflatten
+
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    config = deep_merge({"gan": args.gan, "data": {"name": args.data}, "steps": args.steps,
+                         "seed": args.seed, "eval": {"every": args.eval_every}}, unflatten(overrides))
+    try:
+        result = train_to_dir(config, args.out or f"runs/{args.gan}-{args.data}")
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    last = result.curve[-1]
+    print(json.dumps({k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v)
+                      for k, v in last.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
