@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -149,6 +151,24 @@ class RunConfig:
         return self.data.name in TOY_DATASETS
 
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_data_root() -> Path:
+    """Where datasets live unless ``data.root`` says otherwise: ``$GAN_DATA_ROOT``, else the
+    shared data folder beside the repository (``../shared/data``, holds MNIST's test split),
+    else ``./data``."""
+    if os.environ.get("GAN_DATA_ROOT"):
+        return Path(os.environ["GAN_DATA_ROOT"])
+    shared = REPO_ROOT.parent / "shared" / "data"
+    return shared if shared.is_dir() else Path("data")
+
+
+def default_cache_dir() -> Path:
+    """Real-data statistics and the MNIST classifier: ``$GAN_CACHE_DIR`` or ~/.cache/metric-gan-studies."""
+    return Path(os.environ.get("GAN_CACHE_DIR") or Path.home() / ".cache" / "metric-gan-studies")
+
+
 TOP_LEVEL_KEYS = ("gan", "hparams", "data", "net", "optim", "eval", "steps", "seed", "device")
 SECTIONS = {"data": DataConfig, "net": NetConfig, "optim": OptimConfig, "eval": EvalConfig}
 
@@ -239,6 +259,8 @@ def resolve_config(user: dict) -> RunConfig:
         section = merged.get(name, {})
         sections[name] = build_dataclass(cls, section, name)
         sections[name].validate()
+    sections["data"] = dataclasses.replace(sections["data"], root=str(Path(sections["data"].root or default_data_root()).resolve()))
+    sections["eval"] = dataclasses.replace(sections["eval"], cache_dir=str(Path(sections["eval"].cache_dir or default_cache_dir()).resolve()))
     hparams = spec.build_objective(merged.get("hparams", {}))
     top = {k: merged[k] for k in ("steps", "seed", "device") if k in merged}
     for key, value in top.items():

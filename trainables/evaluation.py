@@ -96,10 +96,8 @@ class ImageEvaluator(Evaluator):
 
     def __init__(self, run, num_samples: int, seed: int):
         super().__init__(run, num_samples, seed)
-        from trainables.metrics.fid import build_image_evaluator
-
         self.grid_z = self.z[: run.cfg.eval.grid_size]
-        self.backend = build_image_evaluator(run.cfg, device=run.device)
+        self.backend = image_backend(run)
 
     def evaluate(self, run) -> dict[str, float]:
         from trainables.data.images import to_uint8
@@ -116,6 +114,32 @@ class ImageEvaluator(Evaluator):
         save_image(images, path, nrow=int(math.ceil(math.sqrt(len(images)))), normalize=True,
                    value_range=(-1, 1))
         return path
+
+
+def default_extractor(dataset: str) -> str:
+    """MNIST: the domain classifier (works offline); other images: Inception."""
+    return "mnist-classifier" if dataset == "mnist" else "inception-v3-compat"
+
+
+def image_backend(run):
+    """The torch-fidelity evaluator of an image run: real statistics of its training set,
+    cached in ``eval.cache_dir`` under a key naming dataset, split, size and item count."""
+    from trainables.data.images import real_images
+    from trainables.metrics.fid import ImageEvaluator as FidelityEvaluator
+
+    cfg = run.cfg
+    dataset = run.stream.dataset
+    shape = "x".join(map(str, run.data_shape))
+    key = f"{cfg.data.name}-train-{len(dataset)}items-{shape}"
+    options = {}
+    if cfg.data.name == "mnist":
+        options["mnist_raw_dir"] = str(Path(cfg.data.root) / "MNIST" / "raw")
+    return FidelityEvaluator(
+        extractor=cfg.eval.extractor or default_extractor(cfg.data.name),
+        real_images_fn=lambda: real_images(dataset, cfg.eval.num_samples, seed=cfg.eval.seed),
+        dataset_key=key, num_samples=cfg.eval.num_samples, cache_dir=cfg.eval.cache_dir,
+        weights_path=cfg.eval.weights_path, device=str(run.device), **options,
+    )
 
 
 def build_evaluator(run) -> Evaluator:

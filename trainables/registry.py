@@ -69,7 +69,7 @@ class GanSpec:
         return dataclasses.asdict(self.build_objective(base))
 
     def load_space(self):
-        """The search-space function ``space(trial, family) -> dict``, imported lazily."""
+        """The search-space function ``space(trial, gan, family) -> flat dict``, imported lazily."""
         if self.space is None:
             raise ConfigError(f"gan = {self.name!r}: has no search space")
         module, _, func = self.space.partition(":")

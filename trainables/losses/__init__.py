@@ -1,4 +1,4 @@
-"""Pure loss functions of every GAN in the spec (``/work/shared/spec/gans.md``).
+"""Pure loss functions of every GAN in the spec (``../shared/spec/gans.md``).
 
 Every function returns a scalar tensor, is differentiable and device-agnostic. Embeddings are
 ``(n, K)`` tensors; classic discriminator outputs are ``(n,)`` or ``(n, 1)``. Every loss is

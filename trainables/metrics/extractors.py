@@ -121,7 +121,8 @@ def check_inception_available(weights_path: str | None = None) -> None:
         if not Path(weights_path).is_file():
             raise InceptionWeightsUnavailable(
                 f"Inception weights file {str(weights_path)!r} not found: give weights_path = an existing local copy "
-                f"of {os.path.basename(_fe_inception.URL_INCEPTION_V3)} (torch-fidelity's inception-v3-compat state dict)"
+                f"of {os.path.basename(_fe_inception.URL_INCEPTION_V3)} "
+                "(torch-fidelity's inception-v3-compat state dict)"
             )
         return
     cached = inception_cache_file()

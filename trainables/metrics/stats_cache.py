@@ -20,6 +20,7 @@ from filelock import FileLock
 CACHE_FORMAT_VERSION = 1  # bump when the stored fields change
 DOWNLOAD_WEIGHTS_ID = "download"  # weights id of an extractor using its default downloaded weights
 _HASH_CHUNK = 1 << 20  # bytes read at a time when hashing a weights file
+_FILE_MODE = 0o644  # mkstemp creates 0600; cache files are meant to be read by every trial
 
 
 def sha256_file(path: str) -> str:
@@ -42,6 +43,7 @@ def atomic_torch_save(obj, path: str) -> None:
     try:
         with os.fdopen(handle, "wb") as tmp_file:
             torch.save(obj, tmp_file)
+        os.chmod(tmp_path, _FILE_MODE)
         os.replace(tmp_path, path)
     finally:
         if os.path.exists(tmp_path):

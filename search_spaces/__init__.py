@@ -1,0 +1,184 @@
+"""Optuna define-by-run search spaces, one module per GAN (``search_spaces.<module>:space``).
+
+Contract of every space: ``space(trial, gan, family) -> dict`` only calls ``trial.suggest_*``
+(branches allowed) and returns a **flat** dict of dotted run-config keys
+(``{"hparams.margin": 0.7, "optim.lr_d": 2e-4, ...}``). The Optuna parameter names are those
+same keys, so the returned dict equals ``trial.params`` and a point (``points_to_evaluate``,
+a result row) is directly a partial config: ``unflatten`` + ``deep_merge`` onto a base config.
+Conditional parameters exist only when their switch is on (MLGAN ``beta`` for ``center``,
+``clip_value`` for ``clip``; repulsive-MMD ``b_l``/``b_u`` when ``bounded``).
+
+Helpers here:
+- :func:`get_space` / :func:`bind_space`: the space function of a GAN (bound to a family for
+  Ray's ``OptunaSearch(space=...)``, which calls ``space(trial)``);
+- :func:`default_point`: the paper defaults expressed as a point of the space (first
+  ``points_to_evaluate``);
+- :func:`space_params` / :func:`format_space`: every parameter's distribution and condition;
+- :func:`apply_point` / :func:`point_config`: a point merged onto a base config.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FixedTrial
+
+from search_spaces.common import FAMILIES, check_family
+from trainables.config import (DATA_FAMILIES, DataConfig, defaults_for, deep_merge, flatten,
+                               resolve_config, unflatten)
+from trainables.registry import get_gan
+
+# One dataset per family whose defaults stand for the family (the first listed in DATA_FAMILIES).
+FAMILY_DATASET = {family: next(d for d, f in DATA_FAMILIES.items() if f == family) for family in FAMILIES}
+
+
+def get_space(gan: str):
+    """The define-by-run function ``space(trial, gan, family) -> dict`` of a registered GAN
+    (``trainables.registry.get_gan(gan).load_space()``); unknown GANs raise ConfigError."""
+    return get_gan(gan).load_space()
+
+
+def bind_space(gan: str, family: str):
+    """``space`` with ``gan`` and ``family`` fixed: a picklable ``f(trial) -> dict`` for
+    ``ray.tune.search.optuna.OptunaSearch(space=f)``. Checks both names now."""
+    check_family(family)
+    return functools.partial(get_space(gan), gan=gan, family=family)
+
+
+def default_point(gan: str, family: str) -> dict:
+    """The GAN's paper defaults on ``family`` as a point of its space.
+
+    Takes the fully resolved default config of the family's representative dataset
+    (:data:`FAMILY_DATASET`; ``resolve_config(defaults_for(gan, dataset))``, so objective and
+    optimiser dataclass defaults are included), flattens it, and runs the space on an Optuna
+    ``FixedTrial`` holding those values: the result holds exactly the parameters the space
+    suggests on the default branch (e.g. MLGAN ``vanilla``: no beta), named by their Optuna
+    names (= config keys), ready for ``points_to_evaluate``.
+    Raises ValueError if a default lies outside its distribution (a space bug).
+    """
+    check_family(family)
+    defaults = flatten(resolve_config(defaults_for(gan, FAMILY_DATASET[family])).to_dict())
+    trial = FixedTrial(defaults)
+    get_space(gan)(trial, gan=gan, family=family)
+    for name, dist in trial.distributions.items():
+        value = trial.params[name]
+        if not dist._contains(dist.to_internal_repr(value)):
+            raise ValueError(f"{name} = {value!r}: the {gan} default on {family} lies outside {dist}")
+    return dict(trial.params)
+
+
+class _Recorder:
+    """Trial stand-in for :func:`space_params`: records each distribution; categorical values
+    follow ``forced`` (first choice otherwise); floats/ints return their low end."""
+
+    def __init__(self, forced: dict):
+        self.forced = forced
+        self.distributions: dict = {}
+        self.categoricals: list[str] = []
+
+    def suggest_float(self, name, low, high, *, step=None, log=False):
+        self.distributions[name] = FloatDistribution(low, high, log=log, step=step)
+        return low
+
+    def suggest_int(self, name, low, high, *, step=1, log=False):
+        self.distributions[name] = IntDistribution(low, high, log=log, step=step)
+        return low
+
+    def suggest_categorical(self, name, choices):
+        self.distributions[name] = CategoricalDistribution(choices)
+        self.categoricals.append(name)
+        return self.forced.get(name, choices[0])
+
+
+def _branches(space_fn) -> list[tuple[dict, dict]]:
+    """Every leaf of the space's categorical tree: (categorical assignment, distributions)."""
+    leaves, stack = [], [{}]
+    while stack:
+        forced = stack.pop()
+        rec = _Recorder(forced)
+        space_fn(rec)
+        free = [name for name in rec.categoricals if name not in forced]
+        if free:
+            name = free[0]
+            stack.extend({**forced, name: c} for c in reversed(rec.distributions[name].choices))
+        else:
+            leaves.append((forced, rec.distributions))
+    return leaves
+
+
+def space_params(gan: str, family: str) -> dict:
+    """Every parameter of the GAN's space on ``family``: ``{name: {"distribution": <optuna
+    distribution>, "when": {switch: (values...)}}}`` in order of first suggestion.
+
+    Found by running the space on a recording trial once per combination of categorical
+    values; ``when`` lists, for each categorical switch, the values under which the parameter
+    exists, and is empty for unconditional parameters (e.g. MLGAN ``hparams.beta`` has
+    ``when = {"hparams.variant": ("center",)}``).
+    """
+    leaves = _branches(bind_space(gan, family))
+    out: dict = {}
+    for _, dists in leaves:
+        for name, dist in dists.items():
+            out.setdefault(name, {"distribution": dist, "when": {}})
+    switches = {name for forced, _ in leaves for name in forced}
+    for name, info in out.items():
+        present = [forced for forced, dists in leaves if name in dists]
+        for switch in sorted(switches - {name}):
+            everywhere = {forced[switch] for forced, _ in leaves if switch in forced}
+            here = {forced[switch] for forced in present if switch in forced}
+            if here != everywhere:
+                choices = out[switch]["distribution"].choices
+                info["when"][switch] = tuple(c for c in choices if c in here)
+    return out
+
+
+def _describe(dist) -> str:
+    if isinstance(dist, CategoricalDistribution):
+        return "one of {" + ", ".join(map(str, dist.choices)) + "}"
+    kind = "log-uniform" if dist.log else "uniform"
+    if isinstance(dist, IntDistribution):
+        kind = f"integer {kind}"
+    step = f" step {dist.step}" if dist.step not in (None, 1) else ""
+    return f"{kind} [{dist.low:g}, {dist.high:g}]{step}"
+
+
+def format_space(gan: str, family: str) -> str:
+    """Human-readable table of :func:`space_params` with the default point, one line a parameter:
+    ``name  distribution  [default v]  (only when switch in {..})``."""
+    params = space_params(gan, family)
+    default = default_point(gan, family)
+    width = max(map(len, params))
+    lines = [f"{gan} on {family} ({len(params)} parameters)"]
+    for name, info in params.items():
+        line = f"  {name:<{width}}  {_describe(info['distribution'])}"
+        if name in default:
+            line += f"  [default {default[name]!r}]"
+        for switch, values in info["when"].items():
+            line += f"  (only when {switch} in {{{', '.join(map(str, values))}}})"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def apply_point(base: dict, point: dict) -> dict:
+    """``deep_merge(base, unflatten(point))``: a flat point over a nested base config."""
+    return deep_merge(base, unflatten(point))
+
+
+def point_config(base: dict, point: dict) -> dict:
+    """A trial's nested config: ``base`` (holding ``gan`` and optionally ``data.name``) without
+    the keys the GAN's space owns on that dataset's family, then :func:`apply_point`.
+
+    Dropping the owned keys first makes a conditional parameter that is off in ``point`` fall
+    back to the objective's (variant's) default rather than to a value fixed in ``base``
+    (e.g. a base ``hparams.beta = 20`` must not reach an MLGAN ``vanilla`` trial).
+    """
+    if not isinstance(base, dict) or "gan" not in base:
+        raise ValueError("base: expected a config mapping with a 'gan' key")
+    dataset = base.get("data", {}).get("name", DataConfig.name)
+    family = DATA_FAMILIES.get(dataset)
+    if family is None:
+        raise ValueError(f"data.name = {dataset!r}: accepted values are {', '.join(DATA_FAMILIES)}")
+    owned = set(space_params(base["gan"], family))
+    kept = unflatten({k: v for k, v in flatten(base).items() if k not in owned})
+    return apply_point(kept, point)

@@ -1,0 +1,74 @@
+"""Helpers shared by the search spaces: family checks and the TTUR Adam axes.
+
+Every helper only calls ``trial.suggest_*`` and returns a flat dict whose keys are dotted keys
+of the run config (``optim.lr_d``...); the Optuna parameter names are those same keys, so the
+dict a space returns equals ``trial.params``.
+
+Choice made here (the spec is silent): D and G get **separate** Adam betas
+(``optim.beta1_d``, ``optim.beta1_g``, ``optim.beta2_d``, ``optim.beta2_g``), in the spirit of
+TTUR (D and G tuned independently). Every paper default has equal D and G betas, so the
+defaults are points of this space.
+"""
+
+from __future__ import annotations
+
+# Data families a space accepts (the values of trainables.config.DATA_FAMILIES).
+FAMILIES = ("toy", "mnist", "image32", "image48", "image64")
+
+# (low, high) of the log-uniform TTUR learning rates, per family. Toy nets train fast on tiny
+# MLPs (defaults 2e-4 / 1e-3); MNIST's MLPs use 5e-4; the DCGAN-like image nets use 1e-4 - 2e-4.
+LR_RANGES = {
+    "toy": (1e-5, 1e-2),  # TripletGAN toy: lr_D 2e-4, lr_G 1e-3; GN-GAN toy 1e-3
+    "mnist": (1e-5, 5e-3),  # TripletGAN MNIST: 5e-4 both
+    "image32": (2e-5, 2e-3),  # SN-DCGAN: 1e-4 .. 1e-3 (repulsive-MMD TTUR grid)
+    "image48": (2e-5, 2e-3),  # STL-10: 1e-4 / 2e-4
+    "image64": (2e-5, 2e-3),  # DCGAN-64: 1e-4 / 2e-4
+}
+BETA1_RANGE = (0.0, 0.9)  # uniform Adam beta1 (defaults 0.5; GN-GAN toy 0.8)
+BETA2_CHOICES = (0.9, 0.99, 0.999)  # categorical Adam beta2 (defaults 0.999; GN-GAN/WGAN-GP 0.9)
+
+
+def family_group(family: str) -> str:
+    """``"toy"`` for the toy family, ``"images"`` for every other family (MNIST included).
+
+    Raises ValueError when ``family`` is not one of :data:`FAMILIES`.
+    """
+    check_family(family)
+    return "toy" if family == "toy" else "images"
+
+
+def check_family(family: str) -> None:
+    """Raise ValueError unless ``family`` is one of the data families."""
+    if family not in LR_RANGES:
+        raise ValueError(f"family = {family!r}: accepted values are {', '.join(FAMILIES)}")
+
+
+def suggest_ttur(trial, family: str) -> dict:
+    """TTUR learning rates: ``optim.lr_d`` and ``optim.lr_g`` independently log-uniform on the
+    family's range (:data:`LR_RANGES`)."""
+    check_family(family)
+    low, high = LR_RANGES[family]
+    return {
+        "optim.lr_d": trial.suggest_float("optim.lr_d", low, high, log=True),
+        "optim.lr_g": trial.suggest_float("optim.lr_g", low, high, log=True),
+    }
+
+
+def suggest_betas(trial) -> dict:
+    """Adam betas of D and G, separately: beta1 uniform on [0, 0.9], beta2 in {0.9, 0.99, 0.999}."""
+    out = {}
+    for net in ("d", "g"):
+        key1, key2 = f"optim.beta1_{net}", f"optim.beta2_{net}"
+        out[key1] = trial.suggest_float(key1, *BETA1_RANGE)
+        out[key2] = trial.suggest_categorical(key2, BETA2_CHOICES)
+    return out
+
+
+def suggest_optim(trial, family: str) -> dict:
+    """The optimiser axes every space shares: :func:`suggest_ttur` + :func:`suggest_betas`."""
+    return {**suggest_ttur(trial, family), **suggest_betas(trial)}
+
+
+def log_float(trial, key: str, bounds: tuple[float, float]) -> float:
+    """``trial.suggest_float(key, low, high, log=True)`` with ``bounds = (low, high)``."""
+    return trial.suggest_float(key, bounds[0], bounds[1], log=True)
