@@ -8,14 +8,6 @@ from trainables.nets import (ARCHS, MLP, SNDCGANCritic, SpectralNormed, arch_kwa
                              embedding_head)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small batches: one intra-op thread is far faster on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 SHAPE_CASES = [  # (arch, data_shape)
     ("toy_triplet", (2,)),

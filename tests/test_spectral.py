@@ -10,14 +10,6 @@ import torch.nn.functional as F
 from trainables.nets.spectral import SpectralNormed, pico_sigma, pim_sigma, spectral_norm
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions: one intra-op thread is far faster on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def dense_conv_matrix(weight, input_shape, stride, padding):
     """The convolution as a dense matrix: column k = conv2d(k-th basis input), flattened

@@ -121,11 +121,13 @@ class EvalConfig:
     weights_path: str | None = None  # images: local Inception weights file (offline clusters)
     cache_dir: str | None = None  # images: shared directory of real-data statistics
     grid_size: int = 64  # images: samples in the grid image saved at each evaluation
+    kid_subsets: int = 100  # images: KID subsets (torch-fidelity's default); 0 = no KID (saves seconds)
 
     def validate(self) -> None:
         _positive("eval.every", self.every, minimum=1)
         _positive("eval.num_samples", self.num_samples, minimum=2)
         _positive("eval.grid_size", self.grid_size, minimum=1)
+        _positive("eval.kid_subsets", self.kid_subsets, minimum=0)
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,8 @@ def image_backend(run):
         extractor=cfg.eval.extractor or default_extractor(cfg.data.name),
         real_images_fn=lambda: real_images(dataset, cfg.eval.num_samples, seed=cfg.eval.seed),
         dataset_key=key, num_samples=cfg.eval.num_samples, cache_dir=cfg.eval.cache_dir,
-        weights_path=cfg.eval.weights_path, device=str(run.device), **options,
+        weights_path=cfg.eval.weights_path, device=str(run.device), kid_subsets=cfg.eval.kid_subsets,
+        **options,
     )
 
 

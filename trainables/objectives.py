@@ -247,21 +247,33 @@ class MMDRepulsive(Objective):
 
 
 @dataclass(frozen=True)
-class MMDMixture(Objective):
-    """Attractive MMD-GAN with a kernel mixture: L_D = -MMD^2, L_G = MMD^2 (spec section 5)."""
-
-    embed_dim: int = 16  # K
+class FunctionalGAN(Objective):
+    """A GAN whose losses are pure functions of D's outputs on one real and one fake batch:
+    ``d_fn(D(x), D(G(z)))`` and ``g_fn(D(x), D(G(z)))`` (or ``g_fn(D(G(z)))``)."""
 
     d_fn: ClassVar = None
     g_fn: ClassVar = None
+    g_uses_real: ClassVar[bool] = True  # does the generator loss see D(x)?
+
+    def outputs(self, nets, x):
+        return nets["D"](x)
 
     def d_loss(self, nets, draw):
         x, y = draw.real(), _fakes(nets, draw)
-        return type(self).d_fn(nets["D"](x), nets["D"](y))
+        return type(self).d_fn(self.outputs(nets, x), self.outputs(nets, y))
 
     def g_loss(self, nets, draw):
-        x, y = draw.real(), _fakes(nets, draw, detach=False)
-        return type(self).g_fn(nets["D"](x), nets["D"](y))
+        fake_out = self.outputs(nets, _fakes(nets, draw, detach=False))
+        if not self.g_uses_real:
+            return type(self).g_fn(fake_out)
+        return type(self).g_fn(self.outputs(nets, draw.real()), fake_out)
+
+
+@dataclass(frozen=True)
+class MMDMixture(FunctionalGAN):
+    """Attractive MMD-GAN with a kernel mixture: L_D = -MMD^2, L_G = MMD^2 (spec section 5)."""
+
+    embed_dim: int = 16  # K
 
 
 @dataclass(frozen=True)
@@ -282,24 +294,19 @@ class MMDRQ(MMDMixture):
 
 # --- Section 6: classic baselines on a scalar score ---------------------------------------
 @dataclass(frozen=True)
-class ScalarGAN(Objective):
-    """A GAN whose D outputs one score; subclasses name the pure losses."""
+class ScalarGAN(FunctionalGAN):
+    """A GAN whose D outputs one score per sample; subclasses name the pure losses."""
 
     embed_dim: int = 1  # D outputs one score
 
-    d_fn: ClassVar = None
-    g_fn: ClassVar = None
+    g_uses_real: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _require(self.embed_dim == 1, "embed_dim", self.embed_dim, "this GAN's D outputs one score: use 1")
 
-    def d_loss(self, nets, draw):
-        x, y = draw.real(), _fakes(nets, draw)
-        return type(self).d_fn(nets["D"](x).reshape(-1), nets["D"](y).reshape(-1))
-
-    def g_loss(self, nets, draw):
-        return type(self).g_fn(nets["D"](_fakes(nets, draw, detach=False)).reshape(-1))
+    def outputs(self, nets, x):
+        return nets["D"](x).reshape(-1)
 
 
 @dataclass(frozen=True)
@@ -333,5 +340,5 @@ class WGANGP(ScalarGAN):
 
     def d_loss(self, nets, draw):
         x, y = draw.real(), _fakes(nets, draw)
-        critic = lambda v: nets["D"](v).reshape(-1)  # noqa: E731
+        critic = lambda v: self.outputs(nets, v)  # noqa: E731
         return L.wgan_d_loss(critic(x), critic(y)) + self.gp_weight * L.gradient_penalty(critic, x, y)

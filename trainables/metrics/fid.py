@@ -155,7 +155,7 @@ class ImageEvaluator:
         weights_path: str | None = None,
         batch_size: int = 64,  # images per extractor forward
         device: str = "auto",  # "auto": CUDA when present
-        kid_subsets: int = 100,  # torch-fidelity's default
+        kid_subsets: int = 100,  # torch-fidelity's default; 0 = no KID
         kid_subset_size: int = 1000,  # torch-fidelity's default (clamped to the set sizes)
         kid_real_max: int = 10000,  # real feature rows kept in the cache for KID
         mnist_raw_dir: str = DEFAULT_MNIST_RAW_DIR,  # where the MNIST classifier is trained from
@@ -230,11 +230,10 @@ class ImageEvaluator:
         real = self.real_stats(tuple(fake.shape[-2:]))
         feats = extract_features(self.extractor, self.name, fake, self.batch_size)
         mu, sigma = feature_statistics(feats[self.spec.feature_layer])
-        out = {
-            "fid": frechet_distance(real["mu"].numpy(), real["sigma"].numpy(), mu, sigma),
-            "kid": kid_from_features(
+        out = {"fid": frechet_distance(real["mu"].numpy(), real["sigma"].numpy(), mu, sigma)}
+        if self.kid_subsets > 0:  # KID costs seconds per evaluation on CPU: 0 turns it off
+            out["kid"] = kid_from_features(
                 real["kid_features"], feats[self.spec.feature_layer], self.kid_subsets, self.kid_subset_size
-            )[0],
-        }
+            )[0]
         out.update(_LOGIT_METRICS[self.name](feats[self.spec.logits_layer]))
         return out

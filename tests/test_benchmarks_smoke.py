@@ -1,0 +1,25 @@
+"""Every benchmark script runs at its --smoke-test size (the full sizes are run by hand)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
+
+
+def test_there_are_benchmarks():
+    assert {"toy_modes.py", "eval_cache.py", "mnist_fid_curve.py"} <= set(SCRIPTS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_benchmark_smoke(script, mnist_cache_dir):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_DASHBOARD_ENABLED": "0"}
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke-test"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert proc.stdout.strip(), "a benchmark prints its table"
