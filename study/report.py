@@ -1,0 +1,194 @@
+"""Results of a study: leaderboard (best trial per GAN), tables, curve plots, sample images.
+
+The leaderboard is computed from MLflow (the source of truth across retries and resumes): for
+each child run of the study's parent, the best value of its primary metric over its curve and
+the FIRST step reaching it (the loop's "is best" test is strict, so that step is the one saved
+in ``best.pt``); per GAN the best run wins (ties: earlier step, then fewer steps trained).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from trainables.evaluation import IMAGE_KEYS
+from trainables.metric_names import EVAL_FID, EVAL_HQ, EVAL_KID, EVAL_MODES, EVAL_MODES_20
+from trainables.tune_trainable import (TAG_GAN, TAG_MODE, TAG_PRIMARY, TAG_SEARCHED,
+                                       TAG_STOP_REASON, TAG_TRIAL_ID)
+
+# Extra columns of the leaderboard table (values at the best step), the optimised one left out.
+TOY_COLUMNS = (EVAL_MODES, EVAL_HQ, EVAL_MODES_20)
+IMAGE_COLUMNS = (EVAL_FID, EVAL_KID)
+
+
+def extra_columns(metric: str) -> tuple[str, ...]:
+    group = IMAGE_COLUMNS if metric in IMAGE_KEYS.values() else TOY_COLUMNS
+    return tuple(k for k in group if k != metric)
+
+
+def _better(a: float, b: float, mode: str) -> bool:
+    return a > b if mode == "max" else a < b
+
+
+def best_of_run(client, run) -> dict | None:
+    """``{value, step, steps_trained}`` of the best point of a child run's primary metric
+    (first step reaching the best value); None when the run logged no finite value."""
+    metric, mode = run.data.tags.get(TAG_PRIMARY), run.data.tags.get(TAG_MODE, "max")
+    if not metric:
+        return None
+    history = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, metric))
+    best = None
+    for step, value in history:
+        if math.isfinite(value) and (best is None or _better(value, best[1], mode)):
+            best = (step, value)
+    if best is None:
+        return None
+    return {"value": best[1], "step": best[0], "steps_trained": history[-1][0],
+            "points": len(history)}
+
+
+def leaderboard(uri: str, experiment_id: str, parent_run_id: str) -> list[dict]:
+    """One row per GAN (its best trial), best GAN first. Row keys: rank, gan, metric, mode,
+    value, step, steps_trained, run_id, trial_id, status, stop_reason, config (searched
+    params), extras (other eval metrics at that step), trials, early_stopped, failed."""
+    from study.tracking import children, client_for
+
+    client = client_for(uri)
+    per_gan: dict[str, dict] = {}
+    counts: dict[str, dict] = {}
+    for run in children(uri, experiment_id, parent_run_id):
+        tags = run.data.tags
+        gan = tags.get(TAG_GAN, "?")
+        c = counts.setdefault(gan, {"trials": 0, "early_stopped": 0, "failed": 0})
+        c["trials"] += 1
+        c["early_stopped"] += tags.get(TAG_STOP_REASON) == "early_stopped"
+        c["failed"] += run.info.status == "FAILED"
+        best = best_of_run(client, run)
+        if best is None:
+            continue
+        mode = tags.get(TAG_MODE, "max")
+        row = {"gan": gan, "metric": tags.get(TAG_PRIMARY), "mode": mode, **best,
+               "run_id": run.info.run_id, "trial_id": tags.get(TAG_TRIAL_ID),
+               "status": run.info.status, "stop_reason": tags.get(TAG_STOP_REASON, ""),
+               "config": json.loads(tags.get(TAG_SEARCHED) or "{}")}
+        old = per_gan.get(gan)
+        if old is None or _better(row["value"], old["value"], mode) or (
+                row["value"] == old["value"] and (row["step"], row["steps_trained"])
+                < (old["step"], old["steps_trained"])):
+            per_gan[gan] = row
+    rows = list(per_gan.values())
+    for row in rows:
+        row.update(counts[row["gan"]])
+        extras = {}
+        for key in extra_columns(row["metric"]):
+            points = [m.value for m in client.get_metric_history(row["run_id"], key)
+                      if m.step == row["step"]]
+            if points:
+                extras[key] = points[-1]
+        row["extras"] = extras
+    sign = {"max": -1.0, "min": 1.0}
+    rows.sort(key=lambda r: (sign.get(r["mode"], 1.0) * r["value"], r["step"]))
+    for i, row in enumerate(rows, 1):
+        row["rank"] = i
+    return rows
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def format_table(rows: list[dict], *, markdown: bool = False) -> str:
+    """The leaderboard as a fixed-width text table (or a Markdown table)."""
+    if not rows:
+        return "(no finished evaluations yet)"
+    extra_keys = [k for k in dict.fromkeys(k for r in rows for k in r["extras"])]
+    head = (["rank", "gan", rows[0]["metric"] + f" ({rows[0]['mode']})", "step"]
+            + extra_keys + ["trials", "early", "failed", "mlflow run", "config"])
+    body = []
+    for r in rows:
+        config = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in sorted(r["config"].items()))
+        body.append([str(r["rank"]), r["gan"], _fmt(r["value"]), str(r["step"])]
+                    + [_fmt(r["extras"].get(k, "")) for k in extra_keys]
+                    + [str(r["trials"]), str(r["early_stopped"]), str(r["failed"]), r["run_id"],
+                       config])
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(row) + " |" for row in body]
+        return "\n".join(lines)
+    widths = [max(len(h), *(len(row[i]) for row in body)) for i, h in enumerate(head[:-1])]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)) + "  " + head[-1]]
+    for row in body:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1])
+    return "\n".join(lines)
+
+
+def save_leaderboard(rows: list[dict], study_dir: Path) -> list[Path]:
+    """Write ``leaderboard.md`` and ``leaderboard.json`` into the study directory."""
+    study_dir = Path(study_dir)
+    md, js = study_dir / "leaderboard.md", study_dir / "leaderboard.json"
+    md.write_text(format_table(rows, markdown=True) + "\n")
+    js.write_text(json.dumps(rows, indent=2, default=str) + "\n")
+    return [md, js]
+
+
+def plot_curve(curves: dict[str, list[tuple[int, float]]], path: Path, title: str = "") -> Path:
+    """Line plot of ``{metric: [(step, value), ...]}`` (one line each) saved as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    for name, points in curves.items():
+        steps, values = zip(*points) if points else ((), ())
+        ax.plot(steps, values, marker="o", markersize=3, label=name)
+    ax.set_xlabel("step")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def save_sample_image(run, n: int, path: Path, seed: int = 0) -> Path:
+    """``n`` samples of a rebuilt run's generator: a scatter over the mixture's modes (toy data)
+    or an image grid (``sqrt(n)`` per row). Noise is seeded (``seed``)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    samples = run.generate(run.sample_z(n, generator=gen).cpu())
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if run.cfg.is_toy:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from trainables.data.toy import get_mixture
+
+        means = get_mixture(run.cfg.data.name).means_tensor().numpy()
+        pts = samples.numpy()
+        fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+        ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.6, label="generated")
+        ax.scatter(means[:, 0], means[:, 1], s=30, c="red", marker="x", label="modes")
+        lim = float(abs(means).max()) * 1.5 + 0.5
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.set_title(f"{run.cfg.gan} on {run.cfg.data.name}, step {run.step}, n={n}", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(path)
+        plt.close(fig)
+        return path
+    from torchvision.utils import save_image
+
+    save_image(samples, path, nrow=int(math.ceil(math.sqrt(n))), normalize=True, value_range=(-1, 1))
+    return path

@@ -1,0 +1,471 @@
+"""The study file: one TOML or YAML document describing a whole sweep, validated up front.
+
+Everything is checked here, before Ray starts: unknown keys and wrong types are
+:class:`StudyError` naming the dotted field (``scheduler.grace_period``, ``run.optim.lr_x``),
+and every GAN's base run config and its first point (the paper defaults, or every grid point)
+are resolved with the training loop's own validation. Relative paths (``storage_path``,
+``dataset.root``, ``run.eval.cache_dir`` / ``weights_path``) are relative to the current working
+directory and stored absolute (trials run in temporary directories).
+
+Layout (every section and key optional except ``name``)::
+
+    name = "quickstart"
+    gans = ["metric_learning"]        # registered names; "metric_learning" = all five seeds
+    storage_path = "./studies"        # the study lives in <storage_path>/<name>/
+    ray_address = "local"             # local | auto | ray://host:port | host:port
+    max_concurrent = 2                # trials running at once (per GAN sweep)
+    max_failures = 1                  # retries of a crashed trial (from its last checkpoint)
+    [dataset]   name, root, download, batch_size, image_size, num_workers, max_items
+    [run]       seed, device, [run.net], [run.optim], [run.eval], [run.hparams.<gan>]
+    [budget]    max_steps, eval_every
+    [search]    samples_per_gan, sampler (tpe|random), seed, grid (name or {key = [values]})
+    [scheduler] type (asha|none), grace_period, reduction_factor, max_t (steps)
+    [resources] cpu, gpu (per trial; fractions allowed)
+    [mlflow]    tracking_uri, experiment, loss_every, flush_every, register_model
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from trainables.config import (DATA_FAMILIES, ConfigError, build_dataclass, check_type,
+                               deep_merge, resolve_config)
+
+METRIC_LEARNING = "metric_learning"  # shorthand in `gans` for every metric-learning GAN
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # study names (dir + MLflow)
+RUN_SECTIONS = ("net", "optim", "eval")  # base-run sections applied to every GAN
+
+
+class StudyError(ValueError):
+    """A one-line error about the study file, naming the field (dotted path)."""
+
+
+@dataclass(frozen=True)
+class DatasetSection:
+    name: str = "grid25"  # dataset (see trainables.config.DATA_FAMILIES)
+    root: str | None = None  # image datasets: folder holding the data (relative to the cwd)
+    download: bool = False  # let torchvision download a missing dataset
+    batch_size: int | None = None  # None: the GAN's / family's default
+    image_size: int | None = None  # `folder` datasets only
+    num_workers: int = 0  # data-loader workers per trial
+    max_items: int | None = None  # cap the training set (seeded subset)
+
+
+@dataclass(frozen=True)
+class RunSection:
+    seed: int = 0  # seed of every trial (nets, data, noise): trials differ by hyperparameters only
+    device: str = "auto"  # auto | cpu | cuda[:i] (auto = CUDA when the trial was given a GPU)
+    net: dict = field(default_factory=dict)  # NetConfig overrides for every GAN
+    optim: dict = field(default_factory=dict)  # OptimConfig overrides (searched keys still win)
+    eval: dict = field(default_factory=dict)  # EvalConfig overrides (`every` comes from budget)
+    hparams: dict = field(default_factory=dict)  # {gan: {hparam: value}} per-GAN overrides
+
+
+@dataclass(frozen=True)
+class BudgetSection:
+    max_steps: int = 2000  # training iterations of a full-budget trial
+    eval_every: int = 250  # evaluate (and report to Tune) every this many iterations
+
+
+@dataclass(frozen=True)
+class SearchSection:
+    samples_per_gan: int | None = None  # trials per GAN (default 8); not used with `grid`
+    sampler: Literal["tpe", "random"] = "tpe"  # Optuna sampler
+    seed: int = 0  # sampler seed (a parallel study is still not bit-reproducible)
+    grid: Any = None  # a named grid (search_spaces.grids.GRIDS) or {dotted key: [values]}
+    metric: str | None = None  # metric to optimise (default: the dataset's primary, eval/modes or eval/fid)
+
+
+@dataclass(frozen=True)
+class SchedulerSection:
+    type: Literal["asha", "none"] = "asha"  # ASHA early stopping, or FIFO (every trial runs to max_steps)
+    grace_period: int | None = None  # steps before a trial can be stopped (default: budget.eval_every)
+    reduction_factor: float = 3.0  # ASHA keeps the top 1/reduction_factor at each rung
+    max_t: int | None = None  # steps of a full trial for ASHA (default: budget.max_steps)
+
+
+@dataclass(frozen=True)
+class ResourcesSection:
+    cpu: float = 1.0  # CPUs per trial (also torch's thread count)
+    gpu: float = 0.0  # GPUs per trial (0.25 = four trials share one device)
+
+
+@dataclass(frozen=True)
+class MlflowSection:
+    tracking_uri: str | None = None  # default sqlite:///<study dir>/mlflow.db
+    experiment: str | None = None  # experiment name (default: the study name)
+    loss_every: int = 1  # log the losses of every n-th step
+    flush_every: int = 50  # steps between two log_batch calls of the losses
+    register_model: bool = True  # register the study's best generator under the study name
+
+
+@dataclass(frozen=True)
+class StudyFile:
+    name: str
+    gans: tuple = ()
+    dataset: DatasetSection = field(default_factory=DatasetSection)
+    run: RunSection = field(default_factory=RunSection)
+    budget: BudgetSection = field(default_factory=BudgetSection)
+    search: SearchSection = field(default_factory=SearchSection)
+    scheduler: SchedulerSection = field(default_factory=SchedulerSection)
+    resources: ResourcesSection = field(default_factory=ResourcesSection)
+    mlflow: MlflowSection = field(default_factory=MlflowSection)
+    storage_path: str = "./studies"  # parent folder of the study directory
+    ray_address: str = "local"  # local | auto | ray://host:port | host:port
+    max_concurrent: int = 2  # trials at once per GAN sweep
+    max_failures: int = 1  # retries of a crashed trial
+
+    # -- derived ------------------------------------------------------------------------------
+    @property
+    def family(self) -> str:
+        return DATA_FAMILIES[self.dataset.name]
+
+    @property
+    def study_dir(self) -> Path:
+        return Path(self.storage_path) / self.name
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow.tracking_uri or f"sqlite:///{self.study_dir.resolve()}/mlflow.db"
+
+    @property
+    def experiment_name(self) -> str:
+        return self.mlflow.experiment or self.name
+
+    @property
+    def samples(self) -> int:
+        return self.search.samples_per_gan or 8  # default trials per GAN
+
+    @property
+    def grace_period(self) -> int:
+        return self.scheduler.grace_period or self.budget.eval_every
+
+    @property
+    def max_t(self) -> int:
+        return self.scheduler.max_t or self.budget.max_steps
+
+    def to_dict(self) -> dict:
+        """Plain nested dict (every default filled in); ``parse_study(to_dict())`` gives it back."""
+        out = dataclasses.asdict(self)
+        out["gans"] = list(self.gans)
+        return out
+
+    def base_run(self, gan: str) -> dict:
+        """The nested base run config of ``gan`` (before its searched point is applied)."""
+        data = {k: v for k, v in dataclasses.asdict(self.dataset).items() if v is not None}
+        run = self.run
+        config = {"gan": gan, "data": data, "steps": self.budget.max_steps, "seed": run.seed,
+                  "device": run.device, "net": dict(run.net), "optim": dict(run.optim),
+                  "eval": {**run.eval, "every": self.budget.eval_every},
+                  "hparams": dict(run.hparams.get(gan, {}))}
+        if config["device"] == "auto" and self.resources.gpu == 0:
+            config["device"] = "cpu"  # a trial without a GPU share must not grab a visible one
+        return config
+
+    def grid_points(self, gan: str) -> list[dict] | None:
+        """The grid of ``gan`` (list of flat points) or None for an Optuna search."""
+        from search_spaces import grids
+
+        grid = self.search.grid
+        if grid is None:
+            return None
+        if isinstance(grid, str):
+            return grids.get_grid(grid, gan)
+        return grids.expand_grid(dict(grid))
+
+
+# -- parsing -----------------------------------------------------------------------------------
+SECTION_TYPES = {"dataset": DatasetSection, "run": RunSection, "budget": BudgetSection,
+                 "search": SearchSection, "scheduler": SchedulerSection,
+                 "resources": ResourcesSection, "mlflow": MlflowSection}
+READERS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
+
+
+def read_document(path: str | Path) -> dict:
+    """Parse a TOML / YAML / JSON file into a dict (by extension); one-line StudyError on failure."""
+    path = Path(path)
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise StudyError(f"{path}: unknown study file type; use one of {', '.join(READERS)}")
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise StudyError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        data = _PARSERS[kind](text)
+    except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StudyError(f"{path}: invalid {kind.upper()} ({first})") from None
+    if not isinstance(data, dict):
+        raise StudyError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _toml(text: str) -> dict:
+    import tomllib
+
+    return tomllib.loads(text)
+
+
+def _yaml(text: str) -> dict:
+    import yaml
+
+    return yaml.safe_load(text) or {}
+
+
+def _json(text: str) -> dict:
+    import json
+
+    return json.loads(text)
+
+
+_PARSERS = {"toml": _toml, "yaml": _yaml, "json": _json}
+
+
+def load_study(path: str | Path, *, smoke_test: bool = False) -> StudyFile:
+    """Read, validate and resolve a study file (see :func:`parse_study`)."""
+    return parse_study(read_document(path), smoke_test=smoke_test)
+
+
+def parse_study(doc: dict, *, smoke_test: bool = False) -> StudyFile:
+    """Validate a study document into a :class:`StudyFile` with absolute paths.
+
+    ``smoke_test`` shrinks the budget (:func:`smoke_overrides`) before validation. Raises
+    :class:`StudyError` (one line, dotted field name) on any problem.
+    """
+    if not isinstance(doc, dict):
+        raise StudyError(f"study: expected a mapping, got {type(doc).__name__}")
+    if smoke_test:
+        doc = smoke_overrides(doc)
+    fields = {f.name: f for f in dataclasses.fields(StudyFile)}
+    unknown = sorted(set(doc) - set(fields))
+    if unknown:
+        raise StudyError(f"{unknown[0]}: unknown key; accepted keys are {', '.join(fields)}")
+    if "name" not in doc:
+        raise StudyError("name: missing; give the study a name")
+    try:
+        values = {}
+        for key, value in doc.items():
+            if key in SECTION_TYPES:
+                values[key] = build_dataclass(SECTION_TYPES[key], value, key)
+            elif key == "gans":
+                values[key] = _parse_gans(value)
+            else:
+                values[key] = check_type(key, value, typing.get_type_hints(StudyFile)[key])
+    except ConfigError as exc:
+        raise StudyError(str(exc)) from None
+    values.setdefault("gans", _parse_gans([METRIC_LEARNING]))
+    study = StudyFile(**values)
+    study = _absolute_paths(study)
+    validate_study(study)
+    return study
+
+
+def _parse_gans(value) -> tuple:
+    from trainables.registry import GANS, metric_learning_gans
+
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise StudyError(f"gans = {value!r}: expected a non-empty list of GAN names")
+    out: list[str] = []
+    for i, name in enumerate(value):
+        if name == METRIC_LEARNING:
+            names = metric_learning_gans()
+        elif isinstance(name, str) and name in GANS:
+            names = [name]
+        else:
+            raise StudyError(f"gans[{i}] = {name!r}: unknown GAN; accepted values are "
+                             f"{METRIC_LEARNING}, {', '.join(GANS)}")
+        out.extend(n for n in names if n not in out)
+    return tuple(out)
+
+
+def _abs(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
+def _absolute_paths(study: StudyFile) -> StudyFile:
+    dataset = dataclasses.replace(study.dataset, root=_abs(study.dataset.root))
+    ev = dict(study.run.eval)
+    for key in ("cache_dir", "weights_path"):
+        if isinstance(ev.get(key), str):
+            ev[key] = _abs(ev[key])
+    run = dataclasses.replace(study.run, eval=ev)
+    return dataclasses.replace(study, dataset=dataset, run=run,
+                               storage_path=_abs(study.storage_path))
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise StudyError(message)
+
+
+def validate_study(study: StudyFile) -> None:
+    """Cross-field checks, then resolve every GAN's base config and first point(s)."""
+    _check(bool(NAME_PATTERN.match(study.name)),
+           f"name = {study.name!r}: use letters, digits, '_', '-', '.' (max 100 characters)")
+    _check(study.dataset.name in DATA_FAMILIES,
+           f"dataset.name = {study.dataset.name!r}: accepted values are {', '.join(DATA_FAMILIES)}")
+    b, s, sch, res = study.budget, study.search, study.scheduler, study.resources
+    _check(b.max_steps > 0, f"budget.max_steps = {b.max_steps}: must be > 0")
+    _check(b.eval_every > 0, f"budget.eval_every = {b.eval_every}: must be > 0")
+    _check(b.eval_every <= b.max_steps,
+           f"budget.eval_every = {b.eval_every}: must be <= budget.max_steps ({b.max_steps})")
+    if s.samples_per_gan is not None:
+        _check(s.samples_per_gan > 0, f"search.samples_per_gan = {s.samples_per_gan}: must be > 0")
+        _check(s.grid is None, "search.samples_per_gan: not used with search.grid "
+                               "(every grid point runs once); remove one of them")
+    if sch.grace_period is not None:
+        _check(sch.grace_period > 0, f"scheduler.grace_period = {sch.grace_period}: must be > 0")
+    if sch.max_t is not None:
+        _check(0 < sch.max_t <= b.max_steps,
+               f"scheduler.max_t = {sch.max_t}: must be in [1, budget.max_steps = {b.max_steps}]")
+    _check(study.grace_period <= study.max_t,
+           f"scheduler.grace_period = {study.grace_period}: must be <= scheduler.max_t ({study.max_t})")
+    _check(sch.reduction_factor > 1,
+           f"scheduler.reduction_factor = {sch.reduction_factor}: must be > 1")
+    _check(res.cpu > 0, f"resources.cpu = {res.cpu}: must be > 0")
+    _check(res.gpu >= 0, f"resources.gpu = {res.gpu}: must be >= 0")
+    _check(study.max_concurrent >= 1, f"max_concurrent = {study.max_concurrent}: must be >= 1")
+    _check(study.max_failures >= 0, f"max_failures = {study.max_failures}: must be >= 0")
+    _check(study.mlflow.loss_every >= 1, f"mlflow.loss_every = {study.mlflow.loss_every}: must be >= 1")
+    _check(study.mlflow.flush_every >= 1, f"mlflow.flush_every = {study.mlflow.flush_every}: must be >= 1")
+    addr = study.ray_address
+    _check(addr in ("local", "auto") or addr.startswith("ray://") or re.match(r"^[\w.-]+:\d+$", addr),
+           f"ray_address = {addr!r}: accepted values are local, auto, ray://host:port, host:port")
+    uri = study.mlflow.tracking_uri
+    if uri is not None:
+        _check(re.match(r"^(sqlite|https?|postgresql|mysql|databricks)[:+]", uri) is not None,
+               f"mlflow.tracking_uri = {uri!r}: use sqlite:///<abs path>, http(s)://host:port or a "
+               f"database URI (file: stores are refused by MLflow 3)")
+    for key in ("every",):
+        _check(key not in study.run.eval, f"run.eval.{key}: set budget.eval_every instead")
+    unknown = sorted(set(study.run.hparams) - set(study.gans))
+    _check(not unknown, f"run.hparams.{unknown[0] if unknown else ''}: not a GAN of this study "
+                        f"({', '.join(study.gans)})")
+    for gan, hp in study.run.hparams.items():
+        _check(isinstance(hp, dict), f"run.hparams.{gan}: expected a mapping")
+    if isinstance(s.grid, dict):
+        for key, values in s.grid.items():
+            _check(isinstance(values, list) and len(values) > 0,
+                   f"search.grid.{key}: expected a non-empty list of values")
+    elif s.grid is not None:
+        _check(isinstance(s.grid, str), f"search.grid = {s.grid!r}: expected a grid name or a "
+                                         f"mapping {{dotted key: [values]}}")
+    if s.metric is not None:
+        from trainables.evaluation import IMAGE_KEYS, TOY_KEYS
+
+        accepted = list((TOY_KEYS if study.family == "toy" else IMAGE_KEYS).values())
+        _check(s.metric in accepted, f"search.metric = {s.metric!r}: accepted values on "
+                                     f"{study.dataset.name} are {', '.join(accepted)}")
+    for gan in study.gans:
+        _validate_gan(study, gan)
+
+
+def _validate_gan(study: StudyFile, gan: str) -> None:
+    """Resolve the base run of ``gan`` and its first points with the loop's validation."""
+    import search_spaces
+
+    base = study.base_run(gan)
+    _resolve(base, gan)
+    try:
+        points = study.grid_points(gan)
+    except ValueError as exc:
+        raise StudyError(f"search.grid: {exc}") from None
+    if points is None:
+        try:
+            point = search_spaces.default_point(gan, study.family)
+        except ValueError as exc:
+            raise StudyError(f"search ({gan}): {exc}") from None
+        _resolve(search_spaces.point_config(base, point), gan)
+        return
+    for point in points:
+        _resolve(search_spaces.apply_point(base, point), gan, grid=True)
+
+
+# Where a run-config field lives in the study file.
+_FIELD_PREFIXES = (("data.", "dataset."), ("steps", "budget.max_steps"),
+                   ("eval.every", "budget.eval_every"), ("net.", "run.net."),
+                   ("optim.", "run.optim."), ("eval.", "run.eval."), ("seed", "run.seed"),
+                   ("device", "run.device"))
+
+
+def _resolve(config: dict, gan: str, grid: bool = False) -> None:
+    try:
+        resolve_config(config)
+    except ConfigError as exc:
+        message = str(exc)
+        where = "search.grid: " if grid else ""
+        for prefix, field_name in _FIELD_PREFIXES:
+            if message.startswith(prefix):
+                message = field_name + message[len(prefix):]
+                break
+        else:
+            if message.startswith("hparams."):
+                message = f"run.hparams.{gan}." + message[len("hparams."):]
+        raise StudyError(where + message) from None
+
+
+# -- smoke test --------------------------------------------------------------------------------
+SMOKE = {"max_steps": 40, "eval_every": 10, "samples": 2, "grid_points": 2, "eval_samples": 500,
+         "max_items": 512}  # the --smoke-test budget: a few steps and trials, CI-sized
+
+
+def smoke_overrides(doc: dict) -> dict:
+    """``doc`` with a tiny budget: 40 steps, evaluations every 10, 2 samples (or the first 2
+    grid points), ASHA grace 10, 500 evaluation samples, at most 512 training images; the study
+    name gets a ``-smoke`` suffix so it never collides with the real study."""
+    doc = deep_merge({}, doc)
+    doc["name"] = f"{doc.get('name', 'study')}-smoke"
+    doc["budget"] = {**(doc.get("budget") or {}), "max_steps": SMOKE["max_steps"],
+                     "eval_every": SMOKE["eval_every"]}
+    search = dict(doc.get("search") or {})
+    grid = search.get("grid")
+    if grid is None:
+        search["samples_per_gan"] = SMOKE["samples"]
+    elif isinstance(grid, dict):
+        search["grid"] = {k: (v[:1] if i else v[:SMOKE["grid_points"]]) if isinstance(v, list) else v
+                          for i, (k, v) in enumerate(grid.items())}
+    else:
+        search["grid"] = {"__named__": grid}  # cut below, once the named grid is known
+    doc["search"] = search
+    sched = dict(doc.get("scheduler") or {})
+    sched.pop("max_t", None)
+    sched["grace_period"] = SMOKE["eval_every"]
+    doc["scheduler"] = sched
+    run = dict(doc.get("run") or {})
+    ev = dict(run.get("eval") or {})
+    ev["num_samples"] = min(int(ev.get("num_samples", SMOKE["eval_samples"])), SMOKE["eval_samples"])
+    run["eval"] = ev
+    doc["run"] = run
+    dataset = dict(doc.get("dataset") or {})
+    if DATA_FAMILIES.get(dataset.get("name", DatasetSection.name)) != "toy":
+        dataset["max_items"] = SMOKE["max_items"]
+    doc["dataset"] = dataset
+    if isinstance(search.get("grid"), dict) and "__named__" in search["grid"]:
+        search["grid"] = _cut_named_grid(search["grid"]["__named__"], doc)
+    return doc
+
+
+def _cut_named_grid(name, doc: dict):
+    """The first :data:`SMOKE` ``grid_points`` points of a named grid, as explicit axes."""
+    from search_spaces import grids
+
+    if not isinstance(name, str) or name not in grids.GRIDS:
+        return name  # let validation report it
+    gans = doc.get("gans") or []
+    gan = gans[0] if isinstance(gans, list) and gans and isinstance(gans[0], str) else None
+    try:
+        points = grids.get_grid(name, gan) if gan else grids.GRIDS[name][1]()
+    except ValueError:
+        return name
+    points = points[: SMOKE["grid_points"]]
+    keys = list(points[0])
+    axes = {k: sorted({p[k] for p in points}, key=repr) for k in keys}
+    return axes

@@ -1,0 +1,229 @@
+"""End-to-end smoke study through the `study` CLI: 2 GANs x 3 trials on ring8 with ASHA,
+interrupted (SIGINT) during the second GAN's sweep, then `study resume`d to the end.
+
+Ray runs only in the driver subprocesses (each shuts its local cluster down); this process
+never starts Ray. Trials run one at a time (max_concurrent = 1) so ASHA's decisions do not
+depend on timing: the first trial at a rung sets the cutoff, a later one below it is stopped.
+"""
+
+from __future__ import annotations
+
+import collections
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+GANS = ("mbgan", "gngan")  # the two fastest metric-learning GANs on the toy nets
+MAX_STEPS, EVAL_EVERY, TRIALS = 150, 50, 3
+STUDY = f"""
+name = "e2e"
+gans = {list(GANS)!r}
+max_concurrent = 1
+max_failures = 1
+[dataset]
+name = "ring8"
+[run.eval]
+num_samples = 500
+[budget]
+max_steps = {MAX_STEPS}
+eval_every = {EVAL_EVERY}
+[search]
+samples_per_gan = {TRIALS}
+seed = 0
+[scheduler]
+type = "asha"
+grace_period = {EVAL_EVERY}
+reduction_factor = 2
+"""
+TIMEOUT_S = 300  # per driver process
+
+
+def _cli(*args) -> list[str]:
+    return [sys.executable, "-m", "study.cli", *args]
+
+
+@pytest.fixture(scope="module")
+def study_run(tmp_path_factory):
+    """Run the study, SIGINT it once the first GAN is done and the second has a checkpoint,
+    resume it; returns paths, exit codes, outputs and the state seen after the interruption."""
+    work = tmp_path_factory.mktemp("e2e")
+    (work / "e2e.toml").write_text(STUDY)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    study_dir = work / "studies" / "e2e"
+    log1 = open(work / "run.log", "w")
+    proc = subprocess.Popen(_cli("run", "e2e.toml"), cwd=work, env=env, stdout=log1,
+                            stderr=subprocess.STDOUT)
+    deadline, sent = time.time() + TIMEOUT_S, False
+    while proc.poll() is None and time.time() < deadline:
+        try:
+            state = json.loads((study_dir / "study_state.json").read_text())
+        except (OSError, ValueError):
+            state = None
+        if (state and state["gans"][GANS[0]] == "done"
+                and glob.glob(str(study_dir / GANS[1] / "*" / "checkpoint_*"))):
+            proc.send_signal(signal.SIGINT)
+            sent = True
+            break
+        time.sleep(0.1)
+    try:
+        rc1 = proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    log1.close()
+    interrupted_state = json.loads((study_dir / "study_state.json").read_text())
+    resumed = subprocess.run(_cli("resume", str(study_dir)), cwd=work, env=env,
+                             capture_output=True, text=True, timeout=TIMEOUT_S)
+    state = json.loads((study_dir / "study_state.json").read_text())
+    return {"work": work, "dir": study_dir, "sent": sent, "rc1": rc1,
+            "out1": (work / "run.log").read_text(), "interrupted": interrupted_state,
+            "rc2": resumed.returncode, "out2": resumed.stdout + resumed.stderr, "state": state}
+
+
+@pytest.fixture(scope="module")
+def mlflow_runs(study_run):
+    from mlflow import MlflowClient
+
+    state = study_run["state"]
+    client = MlflowClient(state["tracking_uri"])
+    runs = client.search_runs([state["experiment_id"]], max_results=1000)
+    return client, runs
+
+
+def test_interrupted_study_resumes_to_the_end(study_run):
+    assert study_run["sent"], study_run["out1"][-3000:]
+    assert study_run["rc1"] == 130, study_run["out1"][-3000:]
+    assert "study resume" in study_run["out1"]
+    mid = study_run["interrupted"]
+    assert mid["status"] == "interrupted"
+    assert mid["gans"] == {GANS[0]: "done", GANS[1]: "running"}
+    assert study_run["rc2"] == 0, study_run["out2"][-3000:]
+    out = study_run["out2"]
+    assert f"[{GANS[0]}] already done: skipped" in out
+    assert f"[{GANS[1]}] restoring the interrupted sweep" in out
+    assert study_run["state"]["status"] == "done"
+    assert set(study_run["state"]["gans"].values()) == {"done"}
+    assert "mlflow ui --backend-store-uri sqlite:///" in out
+
+
+def test_mlflow_one_parent_one_child_per_trial_all_closed(study_run, mlflow_runs):
+    client, runs = mlflow_runs
+    state = study_run["state"]
+    parents = [r for r in runs if r.data.tags.get("kind") == "study"]
+    assert len(parents) == 1 and parents[0].info.run_id == state["parent_run_id"]
+    assert parents[0].info.status == "FINISHED"
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == state["parent_run_id"]]
+    assert len(children) == len(runs) - 1 == len(GANS) * TRIALS
+    assert collections.Counter(r.data.tags["gan"] for r in children) == {g: TRIALS for g in GANS}
+    assert len({r.data.tags["trial_id"] for r in children}) == len(children)  # no duplicate
+    assert {r.info.status for r in children} == {"FINISHED"}
+    early = 0
+    for run in children:
+        curve = client.get_metric_history(run.info.run_id, "eval/modes")
+        steps = [m.step for m in curve]
+        assert len(steps) >= 2 and len(set(steps)) == len(steps), (run.info.run_name, steps)
+        losses = [m.step for m in client.get_metric_history(run.info.run_id, "loss/d")]
+        assert len(set(losses)) == len(losses) == max(steps)  # one point per step, none twice
+        reason = run.data.tags["stop_reason"]
+        assert reason == ("completed" if max(steps) == MAX_STEPS else "early_stopped")
+        early += reason == "early_stopped"
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"samples", "checkpoints", "curves"} <= artifacts
+        samples = client.list_artifacts(run.info.run_id, "samples")
+        assert len(samples) == len(steps)
+        assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")] == ["checkpoints/best.pt"]
+    assert early >= 1  # ASHA stopped at least one trial before max_steps
+
+
+def test_leaderboard_names_the_best_trial(study_run, mlflow_runs, capsys):
+    from study.cli import main
+
+    client, runs = mlflow_runs
+    best = {}  # gan -> (best value, run id), computed here from the raw curves
+    for run in runs:
+        gan = run.data.tags.get("gan")
+        if gan is None:
+            continue
+        top = max(m.value for m in client.get_metric_history(run.info.run_id, "eval/modes"))
+        if gan not in best or top > best[gan][0]:
+            best[gan] = (top, run.info.run_id)
+    rows = json.loads((study_run["dir"] / "leaderboard.json").read_text())
+    assert {r["gan"] for r in rows} == set(GANS)
+    for row in rows:
+        assert row["value"] == best[row["gan"]][0]
+        top_runs = {r.info.run_id for r in runs if r.data.tags.get("gan") == row["gan"]
+                    and max(m.value for m in client.get_metric_history(r.info.run_id, "eval/modes"))
+                    == row["value"]}
+        assert row["run_id"] in top_runs
+    assert rows[0]["value"] == max(v for v, _ in best.values())
+    assert main(["best", str(study_run["dir"])]) == 0
+    out = capsys.readouterr().out
+    assert rows[0]["run_id"] in out and rows[0]["gan"] in out
+
+
+def test_best_checkpoint_loads_and_sample_writes_png(study_run, tmp_path, capsys):
+    from mlflow import MlflowClient
+
+    from study.cli import main
+    from trainables.loop import GanRun
+
+    state = study_run["state"]
+    rows = json.loads((study_run["dir"] / "leaderboard.json").read_text())
+    client = MlflowClient(state["tracking_uri"])
+    registered = client.get_model_version("e2e", "1")
+    assert registered.run_id == rows[0]["run_id"]
+    local = client.download_artifacts(rows[0]["run_id"], "checkpoints/best.pt", str(tmp_path))
+    run = GanRun.from_checkpoint(local, device="cpu")
+    assert run.cfg.gan == rows[0]["gan"] and run.step == rows[0]["step"]
+    out = tmp_path / "grid.png"
+    assert main(["sample", "--best", str(study_run["dir"]), "-n", "64", "-o", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out2 = tmp_path / "by_id.png"
+    assert main(["sample", rows[-1]["run_id"], "--tracking-uri", state["tracking_uri"],
+                 "-o", str(out2)]) == 0
+    assert out2.read_bytes()[:4] == b"\x89PNG"
+    assert main(["sample", "0123456789abcdef", "--tracking-uri", state["tracking_uri"]]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_this_process_never_started_ray():
+    import ray
+
+    assert ray.is_initialized() is False
+
+
+def test_grid_study_runs_every_point(tmp_path):
+    """The shipped YAML grid example in smoke-test size: one trial (and one MLflow child run,
+    tagged with its point, params matching it) per grid point; leaderboard written."""
+    from mlflow import MlflowClient
+
+    from study.study_file import load_study
+
+    example = ROOT / "study" / "examples" / "ring8_grid.yaml"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(_cli("run", str(example), "--smoke-test"), cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    study = load_study(example, smoke_test=True)
+    points = study.grid_points("tripletgan")
+    state = json.loads((tmp_path / "studies" / study.name / "study_state.json").read_text())
+    client = MlflowClient(state["tracking_uri"])
+    children = client.search_runs([state["experiment_id"]],
+                                  filter_string=f"tags.`mlflow.parentRunId` = '{state['parent_run_id']}'")
+    searched = sorted(json.dumps(json.loads(r.data.tags["searched"]), sort_keys=True) for r in children)
+    assert searched == sorted(json.dumps(p, sort_keys=True) for p in points)
+    for run in children:
+        point = json.loads(run.data.tags["searched"])
+        assert run.data.params["hparams.margin"] == str(float(point["hparams.margin"]))
+        assert run.info.status == "FINISHED"
+    assert (tmp_path / "studies" / study.name / "leaderboard.md").is_file()

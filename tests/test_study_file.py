@@ -1,0 +1,195 @@
+"""Study files: validation before Ray starts, one-line errors naming the field, exit status 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from study.cli import QUICKSTART, main
+from study.study_file import StudyError, load_study, parse_study, smoke_overrides
+from trainables.config import resolve_config
+from trainables.registry import metric_learning_gans
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "study" / "examples").glob("*.*"))
+
+
+def _doc(**extra) -> dict:
+    base = {"name": "t", "gans": ["tripletgan"], "dataset": {"name": "ring8"},
+            "budget": {"max_steps": 100, "eval_every": 20}}
+    base.update(extra)
+    return base
+
+
+@pytest.mark.parametrize(("doc", "field"), [
+    (_doc(budgett={"max_steps": 1}), "budgett"),
+    (_doc(budget={"max_steps": 100, "eval_evry": 20}), "budget.eval_evry"),
+    (_doc(budget={"max_steps": -5, "eval_every": 20}), "budget.max_steps"),
+    (_doc(budget={"max_steps": 100, "eval_every": 0}), "budget.eval_every"),
+    (_doc(budget={"max_steps": "100"}), "budget.max_steps"),
+    (_doc(gans=["tripletgan", "stylegan"]), "gans[1]"),
+    (_doc(scheduler={"grace_period": 80, "max_t": 50}), "scheduler.grace_period"),
+    (_doc(scheduler={"max_t": 500}), "scheduler.max_t"),
+    (_doc(scheduler={"type": "pbt"}), "scheduler.type"),
+    (_doc(search={"samples_per_gan": 0}), "search.samples_per_gan"),
+    (_doc(search={"sampler": "cmaes"}), "search.sampler"),
+    (_doc(resources={"cpu": 0}), "resources.cpu"),
+    (_doc(resources={"gpu": -0.5}), "resources.gpu"),
+    (_doc(run={"optim": {"lr_x": 1.0}}), "run.optim.lr_x"),
+    (_doc(run={"hparams": {"tripletgan": {"margn": 1.0}}}), "run.hparams.tripletgan.margn"),
+    (_doc(run={"hparams": {"mbgan": {"alpha": 1.0}}}), "run.hparams.mbgan"),
+    (_doc(dataset={"name": "imagenet"}), "dataset.name"),
+    (_doc(dataset={"name": "ring8", "batch_size": 1}), "dataset.batch_size"),
+    (_doc(search={"grid": {"optim.lr_q": [1e-4]}}), "optim.lr_q"),
+    (_doc(search={"grid": "mmd_ttur_lambda"}), "search.grid"),
+    (_doc(ray_address="somewhere"), "ray_address"),
+    (_doc(name="bad name/with slash"), "name"),
+])
+def test_invalid_field_is_named_in_one_line(doc, field):
+    with pytest.raises(StudyError) as info:
+        parse_study(doc)
+    message = str(info.value)
+    assert "\n" not in message
+    assert field in message, message
+
+
+def test_defaults_and_absolute_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    study = parse_study({"name": "q", "dataset": {"name": "mnist", "root": "data"}})
+    assert study.gans == tuple(metric_learning_gans())  # default: every metric-learning GAN
+    assert study.storage_path == str(tmp_path / "studies")
+    assert study.dataset.root == str(tmp_path / "data")
+    assert study.tracking_uri == f"sqlite:///{tmp_path}/studies/q/mlflow.db"
+    assert study.grace_period == study.budget.eval_every and study.max_t == study.budget.max_steps
+    base = study.base_run("tripletgan")
+    assert base["device"] == "cpu"  # no GPU share: never grab a visible GPU
+    assert base["steps"] == study.budget.max_steps and base["eval"]["every"] == study.budget.eval_every
+    resolve_config(base)
+
+
+def test_metric_learning_shorthand_and_duplicates():
+    study = parse_study(_doc(gans=["mbgan", "metric_learning"]))
+    assert study.gans[0] == "mbgan"
+    assert sorted(study.gans) == sorted(metric_learning_gans())
+
+
+def test_to_dict_round_trip():
+    study = parse_study(_doc(search={"grid": {"hparams.margin": [0.5, 1.0]}},
+                             run={"hparams": {"tripletgan": {"distance": "l2"}}}))
+    again = parse_study(study.to_dict())
+    assert again == study
+    assert [p["hparams.margin"] for p in again.grid_points("tripletgan")] == [0.5, 1.0]
+
+
+def test_smoke_overrides_shrink_budget():
+    doc = _doc(budget={"max_steps": 10000, "eval_every": 1000}, search={"samples_per_gan": 30})
+    small = parse_study(smoke_overrides(doc))
+    assert small.name == "t-smoke"
+    assert small.budget.max_steps <= 100 and small.samples <= 3
+    grid = parse_study(smoke_overrides({"name": "g", "gans": ["mmd_rep"], "dataset": {"name": "ring8"},
+                                        "search": {"grid": "mmd_ttur_lambda"}}))
+    assert len(grid.grid_points("mmd_rep")) == 2
+
+
+@pytest.mark.parametrize("path", [QUICKSTART, *EXAMPLES], ids=lambda p: p.name)
+def test_shipped_study_files_validate(path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    study = load_study(path)
+    assert study.gans
+    if path == QUICKSTART:
+        assert study.dataset.name == "grid25" and study.scheduler.type == "asha"
+        assert set(study.gans) == set(metric_learning_gans())
+
+
+def test_mmd_grid_example_has_96_points(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    study = load_study(ROOT / "study" / "examples" / "mmd_ttur_lambda.toml")
+    points = study.grid_points("mmd_rep")
+    assert len(points) == 96
+    assert len({(p["optim.lr_d"], p["optim.lr_g"]) for p in points}) == 16
+
+
+def _write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+BAD_FILES = {
+    "unknown_key": ('name = "x"\ngans = ["tripletgan"]\n[budget]\nmax_stepz = 10\n', "budget.max_stepz"),
+    "unknown_gan": ('name = "x"\ngans = ["tripletgan", "biggan"]\n', "biggan"),
+    "negative_budget": ('name = "x"\ngans = ["mbgan"]\n[budget]\nmax_steps = -10\n', "budget.max_steps"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_cli_bad_study_exits_2_before_ray(case, tmp_path, capsys, monkeypatch):
+    import ray
+
+    monkeypatch.chdir(tmp_path)
+    text, field = BAD_FILES[case]
+    code = main(["run", str(_write(tmp_path, text))])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1 and field in err, err
+    assert ray.is_initialized() is False
+    assert not (tmp_path / "studies").exists()  # nothing created
+
+
+def test_cli_subprocess_exit_status_and_one_line(tmp_path):
+    text, field = BAD_FILES["unknown_gan"]
+    path = _write(tmp_path, text, "bad.toml")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "study.cli", "run", str(path)], cwd=tmp_path,
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and field in proc.stderr
+    assert not (tmp_path / "studies").exists()
+
+
+def test_yaml_and_parse_errors(tmp_path, capsys):
+    bad_yaml = _write(tmp_path, "name: [unclosed\n", "s.yaml")
+    assert main(["run", str(bad_yaml)]) == 2
+    assert "invalid YAML" in capsys.readouterr().err
+    assert main(["run", str(tmp_path / "missing.toml")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_dry_run_prints_resolved_study_and_starts_nothing(tmp_path, capsys, monkeypatch):
+    import ray
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "--dry-run", "--smoke-test"]) == 0
+    out = capsys.readouterr().out
+    assert "name: quickstart-smoke" in out and "max_steps: 40" in out
+    for gan in metric_learning_gans():
+        assert f"# {gan}: 2 trials" in out
+    assert ray.is_initialized() is False and not (tmp_path / "studies").exists()
+
+
+def test_gans_and_space_commands(capsys):
+    assert main(["gans"]) == 0
+    out = capsys.readouterr().out
+    for gan in metric_learning_gans():
+        assert gan in out
+    assert main(["space", "mlgan"]) == 0
+    out = capsys.readouterr().out
+    assert "hparams.beta" in out and "only when hparams.variant in {center}" in out
+    assert main(["space", "nogan"]) == 2
+    assert "unknown GAN" in capsys.readouterr().err
+
+
+def test_search_metric_override():
+    from study.tuner import metric_of
+
+    study = parse_study(_doc(search={"metric": "eval/modes_20"}))
+    assert metric_of(study, "tripletgan") == ("eval/modes_20", "max")
+    assert metric_of(parse_study(_doc(search={"metric": "eval/kl"})), "tripletgan") == ("eval/kl", "min")
+    assert metric_of(parse_study(_doc()), "tripletgan") == ("eval/modes", "max")
+    with pytest.raises(StudyError, match="search.metric"):
+        parse_study(_doc(search={"metric": "eval/fid"}))  # no FID on a toy mixture

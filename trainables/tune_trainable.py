@@ -1,0 +1,311 @@
+"""The Ray Tune function trainable of a study: one GAN run per trial, tracked in one MLflow run.
+
+A trial's config (built by ``study.tuner``) holds three things:
+
+- ``config["run"]``: the nested base run config of the GAN (a dict ``resolve_config`` accepts,
+  absolute paths, ``steps`` and ``eval.every`` from the study budget);
+- the searched parameters, flat with dotted keys (``{"hparams.margin": 0.7, ...}``) merged in by
+  the searcher, or under ``config["grid_point"]`` for grid studies;
+- ``config["study"]``: metadata (:data:`STUDY_KEYS`: tracking URI, experiment id, parent run
+  id, study name, GAN name, search kind, loss-logging intervals).
+
+:func:`train_gan` builds a :class:`~trainables.loop.GanRun`, resumes from
+``tune.get_checkpoint()`` when Tune restarts the trial (retry after a crash, restored study),
+and runs the shared loop :func:`trainables.train.fit`. At each evaluation (and only then) it
+writes a checkpoint directory (``checkpoint.pt`` = state + config + step + best + MLflow run id,
+and the evaluation's sample image) and calls ``tune.report`` with the primary metric, ``step``
+and the other evaluation metrics. Per-step losses bypass Tune and go straight to MLflow in
+batches (:class:`TrialTracker`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from trainables.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from trainables.config import flatten, resolve_config
+from trainables.evaluation import build_evaluator, primary_metric, worst_value
+from trainables.loop import GanRun
+from trainables import metric_names as M
+from trainables.metric_names import STEP
+from trainables.train import fit
+
+# MLflow tag names of a trial's child run (the driver finds and closes runs through them).
+TAG_PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
+TAG_RUN_NAME = "mlflow.runName"  # MLflow's display name
+TAG_TRIAL_ID = "trial_id"  # Ray Tune trial id (stable across retries and restores)
+TAG_GAN = "gan"  # registered GAN name
+TAG_STUDY = "study"  # study name
+TAG_PRIMARY = "primary_metric"  # the metric the study optimises for this trial
+TAG_MODE = "mode"  # "min" | "max"
+TAG_SEARCHED = "searched"  # JSON of the searched (flat) parameters of the trial
+TAG_STOP_REASON = "stop_reason"  # completed | early_stopped | max_t | error | killed
+TAG_KIND = "kind"  # "study" (parent) | "trial" (child)
+
+SAMPLES_DIR = "samples"  # artifact folder of the per-evaluation sample images
+CHECKPOINTS_DIR = "checkpoints"  # artifact folder holding best.pt
+BEST_NAME = "best.pt"  # the best checkpoint (full payload: config + state)
+PARAM_VALUE_MAX = 6000  # MLflow's limit on a param value's length (longer values are cut)
+PARAM_KEY_MAX = 250  # MLflow's limit on a param key's length
+STUDY_KEYS = ("tracking_uri", "experiment_id", "parent_run_id", "study_name", "gan", "search",
+              "loss_every", "flush_every", "metric", "mode")
+DEFAULT_LOSS_EVERY = 1  # log the losses of every step (MLflow receives them in batches)
+DEFAULT_FLUSH_EVERY = 50  # steps between two MlflowClient.log_batch calls of the losses
+
+# Evaluation metrics a study may optimise instead of the dataset's primary one, with their mode.
+METRIC_MODES = {M.EVAL_MODES: "max", M.EVAL_MODES_20: "max", M.EVAL_HQ: "max", M.EVAL_KL: "min",
+                M.EVAL_JSD: "min", M.EVAL_FID: "min", M.EVAL_KID: "min", M.EVAL_IS: "max",
+                M.EVAL_CLASS_ENTROPY: "max", M.EVAL_CLASS_L2: "min"}
+
+
+def study_metric(cfg, study: dict) -> tuple[str, str]:
+    """(metric, mode) a trial optimises: ``study["metric"]`` when the study file overrides it
+    (``search.metric``), else ``evaluation.primary_metric(cfg)``."""
+    metric = study.get("metric")
+    if metric:
+        return metric, METRIC_MODES[metric]
+    return primary_metric(cfg)
+
+
+def trial_point(config: dict) -> dict:
+    """The flat searched parameters of a trial config: every top-level key except ``run`` /
+    ``study`` / ``grid_point``, plus the content of ``grid_point`` (grid studies)."""
+    point = {k: v for k, v in config.items() if k not in ("run", "study", "grid_point")}
+    point.update(config.get("grid_point") or {})
+    return point
+
+
+def trial_run_config(config: dict) -> dict:
+    """The nested run config of a trial: the searched point over ``config["run"]``.
+
+    Optuna studies use ``search_spaces.point_config`` (keys the GAN's space owns are dropped from
+    the base first, so a conditional parameter that is off falls back to its default); grid
+    studies use ``search_spaces.apply_point`` (a plain deep merge: base values of axes the grid
+    does not touch are kept).
+    """
+    import search_spaces
+
+    base, point = config["run"], trial_point(config)
+    if config["study"].get("search", "optuna") == "grid":
+        return search_spaces.apply_point(base, point)
+    return search_spaces.point_config(base, point)
+
+
+def mlflow_params(cfg_dict: dict) -> dict[str, str]:
+    """The flat hyperparameters of a resolved config as MLflow params (values cut to
+    :data:`PARAM_VALUE_MAX` characters, keys to :data:`PARAM_KEY_MAX`)."""
+    out = {}
+    for key, value in flatten(cfg_dict).items():
+        text = json.dumps(value) if isinstance(value, (dict, list, tuple)) else str(value)
+        out[key[:PARAM_KEY_MAX]] = text[:PARAM_VALUE_MAX]
+    return out
+
+
+class TrialTracker:
+    """The MLflow child run of one trial: created once, reused on every restart.
+
+    The run is found by the id stored in the checkpoint, else by the ``trial_id`` tag under the
+    parent run, else created (tags: parent, GAN, trial id, study, primary metric; params: the
+    flat resolved config). ``high_water[key]`` is the last step already logged for each metric
+    key; points at or below it are never logged again (a resumed trial replays the steps after
+    its checkpoint, which may already be in MLflow).
+    """
+
+    def __init__(self, study: dict, trial_id: str, trial_name: str, cfg, point: dict,
+                 run_id: str | None = None):
+        self.metric, self.mode = study_metric(cfg, study)
+        from mlflow import MlflowClient
+
+        self.client = MlflowClient(study["tracking_uri"])
+        self.study = study
+        self.loss_every = int(study.get("loss_every") or DEFAULT_LOSS_EVERY)
+        self.flush_every = int(study.get("flush_every") or DEFAULT_FLUSH_EVERY)
+        self.buffer: list = []
+        self.last_flush_step = 0
+        self.run_id = run_id or self._find(trial_id)
+        self.high_water: dict[str, int] = {}
+        self.reused = self.run_id is not None  # a restart: some points may already be logged
+        if self.run_id is None:
+            self.run_id = self._create(trial_id, trial_name, cfg, point)
+        else:
+            self.client.update_run(self.run_id, status="RUNNING")
+            self.client.set_tag(self.run_id, "restarts", str(self._restarts() + 1))
+
+    def _find(self, trial_id: str) -> str | None:
+        runs = self.client.search_runs(
+            [self.study["experiment_id"]],
+            filter_string=f"tags.{TAG_TRIAL_ID} = '{trial_id}' and tags.`{TAG_PARENT}` = "
+                          f"'{self.study['parent_run_id']}'",
+            max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def _restarts(self) -> int:
+        return int(self.client.get_run(self.run_id).data.tags.get("restarts", "0"))
+
+    def _create(self, trial_id: str, trial_name: str, cfg, point: dict) -> str:
+        from mlflow.entities import Param
+
+        metric, mode = self.metric, self.mode
+        tags = {TAG_PARENT: self.study["parent_run_id"], TAG_TRIAL_ID: trial_id,
+                TAG_GAN: cfg.gan, TAG_STUDY: self.study["study_name"], TAG_PRIMARY: metric,
+                TAG_MODE: mode, TAG_SEARCHED: json.dumps(point, sort_keys=True)[:PARAM_VALUE_MAX],
+                TAG_KIND: "trial", "dataset": cfg.data.name}
+        run = self.client.create_run(self.study["experiment_id"], tags=tags,
+                                     run_name=f"{cfg.gan}-{trial_name}")
+        params = [Param(k, v) for k, v in mlflow_params(cfg.to_dict()).items()]
+        for i in range(0, len(params), 100):  # MLflow accepts at most 100 params per batch
+            self.client.log_batch(run.info.run_id, params=params[i:i + 100])
+        return run.info.run_id
+
+    def load_high_water(self, keys) -> None:
+        """Read the last logged step of each metric key (only needed for a reused run)."""
+        for key in keys:
+            history = self.client.get_metric_history(self.run_id, key)
+            if history:
+                self.high_water[key] = max(m.step for m in history)
+
+    def _add(self, key: str, value: float, step: int, timestamp: int) -> None:
+        from mlflow.entities import Metric
+
+        if step > self.high_water.get(key, -1):
+            self.buffer.append(Metric(key, float(value), timestamp, int(step)))
+
+    def on_losses(self, step: int, losses: dict) -> None:
+        """Buffer the losses of a step (every ``loss_every`` steps); flush every ``flush_every``."""
+        if step % self.loss_every == 0:
+            ts = int(time.time() * 1000)
+            for key, value in losses.items():
+                self._add(key, value, step, ts)
+        if step - self.last_flush_step >= self.flush_every:
+            self.flush(step)
+
+    def log_metrics(self, metrics: dict, step: int) -> None:
+        """Buffer a dict of metrics at ``step`` (flushed by the caller)."""
+        ts = int(time.time() * 1000)
+        for key, value in metrics.items():
+            self._add(key, value, step, ts)
+
+    def flush(self, step: int | None = None) -> None:
+        """Send the buffered points in ``log_batch`` calls (<= 1000 metrics each)."""
+        while self.buffer:
+            chunk, self.buffer = self.buffer[:1000], self.buffer[1000:]
+            self.client.log_batch(self.run_id, metrics=chunk)
+            for m in chunk:
+                self.high_water[m.key] = max(self.high_water.get(m.key, -1), m.step)
+        if step is not None:
+            self.last_flush_step = step
+
+    def log_artifact(self, path: Path, folder: str) -> None:
+        self.client.log_artifact(self.run_id, str(path), folder)
+
+
+def _trial_threads() -> int:
+    """CPU threads for torch: the trial's CPU share (at least 1)."""
+    from ray import tune
+
+    try:
+        cpus = tune.get_context().get_trial_resources().required_resources.get("CPU", 1)
+    except Exception:  # outside a trial (benchmarks) or an older resource API
+        cpus = 1
+    return max(1, int(cpus))
+
+
+def _finite(metrics: dict, primary: str, mode: str) -> dict:
+    """``metrics`` with a non-finite primary value replaced by ``worst_value(mode)`` (a NaN
+    would break the searcher and the scheduler's comparisons)."""
+    out = dict(metrics)
+    value = out.get(primary)
+    if value is None or not math.isfinite(value):
+        out[primary] = worst_value(mode)
+    return out
+
+
+def train_gan(config: dict) -> None:
+    """Ray Tune function trainable: train one GAN run, report at each evaluation.
+
+    Resumes from ``tune.get_checkpoint()``; reports ``{primary metric, step, other eval
+    metrics}`` with a checkpoint at each evaluation (never between: every report must hold the
+    metric); logs losses, evaluation metrics, sample images and the best checkpoint to the
+    trial's MLflow child run (see :class:`TrialTracker`). The child run's final status is set by
+    the driver (``study.tracking.TrialRunCloser``), however the trial ends.
+    """
+    from ray import tune
+
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # one INFO line per checkpoint
+    study = config["study"]
+    torch.set_num_threads(_trial_threads())
+    cfg = resolve_config(trial_run_config(config))
+    metric, mode = study_metric(cfg, study)
+    ctx = tune.get_context()
+    trial_id, trial_name = ctx.get_trial_id(), ctx.get_trial_name()
+
+    run = GanRun(cfg)
+    best, run_id = None, None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as ckpt_dir:
+            payload = load_checkpoint(Path(ckpt_dir) / CHECKPOINT_NAME)
+        run.load_state_dict(payload["state"])
+        best, run_id = payload.get("best"), payload.get("mlflow_run_id")
+    tracker = TrialTracker(study, trial_id, trial_name, cfg, trial_point(config), run_id=run_id)
+    if tracker.reused:
+        tracker.load_high_water(_metric_keys(cfg, metric))
+
+    evaluator = build_evaluator(run)
+    evaluator.primary, evaluator.mode = metric, mode  # fit's "is best" (best.pt) follows the study
+    work = Path(tempfile.mkdtemp(prefix=f"trial-{trial_id}-"))
+    state = {"best": best}
+
+    def on_eval(run: GanRun, metrics: dict, is_best: bool) -> None:
+        step = run.step
+        metrics = _finite(metrics, metric, mode)
+        if is_best:
+            state["best"] = dict(metrics)
+        tracker.log_metrics({k: v for k, v in metrics.items() if k != STEP}, step)
+        tracker.flush(step)
+        sample = evaluator.save_samples(run, work / SAMPLES_DIR / f"step_{step:08d}.png")
+        tracker.log_artifact(sample, SAMPLES_DIR)
+        payload = {**run.checkpoint_payload(best=state["best"]), "mlflow_run_id": tracker.run_id,
+                   "trial_id": trial_id}
+        if is_best:
+            best_path = save_checkpoint(work / BEST_NAME, payload)
+            tracker.log_artifact(best_path, CHECKPOINTS_DIR)
+        ckpt_dir = Path(tempfile.mkdtemp(prefix=f"ckpt-{step:08d}-", dir=work))
+        save_checkpoint(ckpt_dir / CHECKPOINT_NAME, payload)
+        shutil.copy2(sample, ckpt_dir / sample.name)
+        try:
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(ckpt_dir)))
+        finally:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)  # Tune has copied it to the storage path
+
+    try:
+        fit(run, on_eval=on_eval, on_losses=tracker.on_losses, evaluator=evaluator,
+            best=state["best"])
+        tracker.flush()
+    except BaseException as exc:
+        tracker.buffer.clear()  # unflushed losses are replayed after the restart
+        try:
+            tracker.client.set_tag(tracker.run_id, "last_error", f"{type(exc).__name__}: {exc}"[:5000])
+        except Exception:  # never hide the trial's own error behind a tracking error
+            pass
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _metric_keys(cfg, metric: str) -> list[str]:
+    """Metric keys a trial logs (losses + evaluation metrics), for the resume high-water mark."""
+    from trainables.evaluation import IMAGE_KEYS, TOY_KEYS
+
+    keys = [M.LOSS_D, M.LOSS_G] + ([M.LOSS_AE] if cfg.hparams.needs_encoder else [])
+    keys += list((TOY_KEYS if cfg.is_toy else IMAGE_KEYS).values())
+    return keys if metric in keys else keys + [metric]
+
