@@ -12,7 +12,7 @@ import json
 import math
 from pathlib import Path
 
-from trainables.evaluation import IMAGE_KEYS
+from trainables.evaluation import IMAGE_KEYS, image_grid, scatter_plot
 from trainables.metric_names import EVAL_FID, EVAL_HQ, EVAL_KID, EVAL_MODES, EVAL_MODES_20
 from trainables.tune_trainable import (TAG_GAN, TAG_MODE, TAG_PRIMARY, TAG_SEARCHED,
                                        TAG_STOP_REASON, TAG_TRIAL_ID)
@@ -164,31 +164,7 @@ def save_sample_image(run, n: int, path: Path, seed: int = 0) -> Path:
 
     gen = torch.Generator().manual_seed(seed)
     samples = run.generate(run.sample_z(n, generator=gen).cpu())
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if run.cfg.is_toy:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from trainables.data.toy import get_mixture
-
-        means = get_mixture(run.cfg.data.name).means_tensor().numpy()
-        pts = samples.numpy()
-        fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
-        ax.scatter(pts[:, 0], pts[:, 1], s=3, alpha=0.6, label="generated")
-        ax.scatter(means[:, 0], means[:, 1], s=30, c="red", marker="x", label="modes")
-        lim = float(abs(means).max()) * 1.5 + 0.5
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_aspect("equal")
-        ax.set_title(f"{run.cfg.gan} on {run.cfg.data.name}, step {run.step}, n={n}", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
-        return path
-    from torchvision.utils import save_image
-
-    save_image(samples, path, nrow=int(math.ceil(math.sqrt(n))), normalize=True, value_range=(-1, 1))
-    return path
+        title = f"{run.cfg.gan} on {run.cfg.data.name}, step {run.step}, n={n}"
+        return scatter_plot(samples, run.cfg.data.name, title, Path(path))
+    return image_grid(samples, Path(path))

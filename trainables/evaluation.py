@@ -67,28 +67,7 @@ class ToyEvaluator(Evaluator):
 
     def save_samples(self, run, path: Path) -> Path:
         """Scatter plot of the evaluation points over the mixture's modes."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        from trainables.data.toy import get_mixture
-
-        pts = self.samples(run).numpy()
-        means = get_mixture(self.mixture).means_tensor().numpy()
-        fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
-        ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.5, label="generated")
-        ax.scatter(means[:, 0], means[:, 1], s=30, c="red", marker="x", label="modes")
-        lim = float(abs(means).max()) * 1.5 + 0.5
-        ax.set_xlim(-lim, lim)
-        ax.set_ylim(-lim, lim)
-        ax.set_title(f"{run.cfg.gan} on {self.mixture}, step {run.step}")
-        ax.set_aspect("equal")
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path)
-        plt.close(fig)
-        return path
+        return scatter_plot(self.samples(run), self.mixture, f"{run.cfg.gan} on {self.mixture}, step {run.step}", path)
 
 
 class ImageEvaluator(Evaluator):
@@ -107,13 +86,44 @@ class ImageEvaluator(Evaluator):
         return {IMAGE_KEYS[k]: float(v) for k, v in result.items() if k in IMAGE_KEYS}
 
     def save_samples(self, run, path: Path) -> Path:
-        from torchvision.utils import save_image
+        return image_grid(run.generate(self.grid_z), path)
 
-        images = run.generate(self.grid_z)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(images, path, nrow=int(math.ceil(math.sqrt(len(images)))), normalize=True,
-                   value_range=(-1, 1))
-        return path
+
+def scatter_plot(points: torch.Tensor, mixture: str, title: str, path: Path) -> Path:
+    """PNG scatter of 2D ``points`` over the modes of ``mixture``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from trainables.data.toy import get_mixture
+
+    pts = points.numpy()
+    means = get_mixture(mixture).means_tensor().numpy()
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.5, label="generated")
+    ax.scatter(means[:, 0], means[:, 1], s=30, c="red", marker="x", label="modes")
+    lim = float(abs(means).max()) * 1.5 + 0.5
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_title(title, fontsize=9)
+    ax.set_aspect("equal")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def image_grid(images: torch.Tensor, path: Path) -> Path:
+    """PNG grid of images in [-1, 1], ``ceil(sqrt(n))`` per row."""
+    from torchvision.utils import save_image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(images, path, nrow=int(math.ceil(math.sqrt(len(images)))), normalize=True, value_range=(-1, 1))
+    return path
 
 
 def default_extractor(dataset: str) -> str:
