@@ -14,8 +14,8 @@ from pathlib import Path
 
 from trainables.evaluation import IMAGE_KEYS, image_grid, scatter_plot
 from trainables.metric_names import EVAL_FID, EVAL_HQ, EVAL_KID, EVAL_MODES, EVAL_MODES_20
-from trainables.tune_trainable import (TAG_GAN, TAG_MODE, TAG_PRIMARY, TAG_SEARCHED,
-                                       TAG_STOP_REASON, TAG_TRIAL_ID)
+from trainables.tune_trainable import (TAG_DIVERGED_AT, TAG_GAN, TAG_MODE, TAG_PRIMARY,
+                                       TAG_SEARCHED, TAG_STOP_REASON, TAG_TRIAL_ID)
 
 # Extra columns of the leaderboard table (values at the best step), the optimised one left out.
 TOY_COLUMNS = (EVAL_MODES, EVAL_HQ, EVAL_MODES_20)
@@ -51,7 +51,8 @@ def best_of_run(client, run) -> dict | None:
 def leaderboard(uri: str, experiment_id: str, parent_run_id: str) -> list[dict]:
     """One row per GAN (its best trial), best GAN first. Row keys: rank, gan, metric, mode,
     value, step, steps_trained, run_id, trial_id, status, stop_reason, config (searched
-    params), extras (other eval metrics at that step), trials, early_stopped, failed."""
+    params), extras (other eval metrics at that step), trials, early_stopped, failed, diverged.
+    Diverged runs (tag ``diverged_at_step``) are counted but never ranked."""
     from study.tracking import children, client_for
 
     client = client_for(uri)
@@ -59,11 +60,16 @@ def leaderboard(uri: str, experiment_id: str, parent_run_id: str) -> list[dict]:
     counts: dict[str, dict] = {}
     for run in children(uri, experiment_id, parent_run_id):
         tags = run.data.tags
+        if tags.get(TAG_STOP_REASON) == "orphaned":  # lost by a killed driver, replaced on resume
+            continue
         gan = tags.get(TAG_GAN, "?")
-        c = counts.setdefault(gan, {"trials": 0, "early_stopped": 0, "failed": 0})
+        c = counts.setdefault(gan, {"trials": 0, "early_stopped": 0, "failed": 0, "diverged": 0})
         c["trials"] += 1
         c["early_stopped"] += tags.get(TAG_STOP_REASON) == "early_stopped"
         c["failed"] += run.info.status == "FAILED"
+        if TAG_DIVERGED_AT in tags:
+            c["diverged"] += 1
+            continue
         best = best_of_run(client, run)
         if best is None:
             continue
@@ -106,14 +112,14 @@ def format_table(rows: list[dict], *, markdown: bool = False) -> str:
         return "(no finished evaluations yet)"
     extra_keys = [k for k in dict.fromkeys(k for r in rows for k in r["extras"])]
     head = (["rank", "gan", rows[0]["metric"] + f" ({rows[0]['mode']})", "step"]
-            + extra_keys + ["trials", "early", "failed", "mlflow run", "config"])
+            + extra_keys + ["trials", "early", "failed", "diverged", "mlflow run", "config"])
     body = []
     for r in rows:
         config = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in sorted(r["config"].items()))
         body.append([str(r["rank"]), r["gan"], _fmt(r["value"]), str(r["step"])]
                     + [_fmt(r["extras"].get(k, "")) for k in extra_keys]
-                    + [str(r["trials"]), str(r["early_stopped"]), str(r["failed"]), r["run_id"],
-                       config])
+                    + [str(r["trials"]), str(r["early_stopped"]), str(r["failed"]),
+                       str(r.get("diverged", 0)), r["run_id"], config])
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(row) + " |" for row in body]

@@ -344,6 +344,12 @@ def validate_study(study: StudyFile) -> None:
         _check(re.match(r"^(sqlite|https?|postgresql|mysql|databricks)[:+]", uri) is not None,
                f"mlflow.tracking_uri = {uri!r}: use sqlite:///<abs path>, http(s)://host:port or a "
                f"database URI (file: stores are refused by MLflow 3)")
+        from urllib.parse import urlsplit
+
+        _check(urlsplit(uri).password is None,
+               "mlflow.tracking_uri: a password in the URI is refused (it would be stored in the "
+               "study file, state and MLflow); set MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD "
+               "(server) or PGPASSWORD (database) instead")
     for key in ("every",):
         _check(key not in study.run.eval, f"run.eval.{key}: set budget.eval_every instead")
     unknown = sorted(set(study.run.hparams) - set(study.gans))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ray import tune
 
-from trainables.metric_names import STEP
+from trainables.metric_names import DIVERGED, STEP
 from trainables.tune_trainable import (PARAM_KEY_MAX, PARAM_VALUE_MAX, TAG_GAN, TAG_KIND, TAG_PARENT,
                                        TAG_PRIMARY, TAG_STOP_REASON, TAG_STUDY, TAG_TRIAL_ID)
 
@@ -138,7 +138,8 @@ class TrialRunCloser(tune.Callback):
 
     ``on_trial_complete`` (the trial returned, or a scheduler stopped it): FINISHED, with
     ``stop_reason`` = ``completed`` (reached ``max_steps``), ``early_stopped`` (ASHA stopped it
-    before ``max_t``) or ``max_t`` (ASHA's horizon below the budget). ``on_trial_error`` (no
+    before ``max_t``) or ``max_t`` (ASHA's horizon below the budget); a trial whose last result
+    says ``diverged`` is closed FAILED, ``stop_reason = diverged``. ``on_trial_error`` (no
     retry left): FAILED, ``stop_reason = error``. Retries (``on_trial_recover``) leave the run
     open: the restarted trial reuses it.
     """
@@ -173,7 +174,10 @@ class TrialRunCloser(tune.Callback):
               flush=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self._close(trial, "FINISHED", self._reason(trial))
+        if (trial.last_result or {}).get(DIVERGED):
+            self._close(trial, "FAILED", "diverged")
+        else:
+            self._close(trial, "FINISHED", self._reason(trial))
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._close(trial, "FAILED", "error")

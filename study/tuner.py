@@ -34,12 +34,13 @@ from pathlib import Path
 
 from study.study_file import StudyError, StudyFile, parse_study
 from trainables.config import resolve_config
-from trainables.tune_trainable import study_metric
+from trainables.tune_trainable import TAG_STOP_REASON, TAG_TRIAL_ID, study_metric
 
 STATE_FILE = "study_state.json"  # the study directory's state (parent run id, GANs done)
 RESOLVED_FILE = "study.yaml"  # the resolved study file, beside the study and on the parent run
 STATE_VERSION = 1  # bump when the state file's layout changes
 SWEEP_FINAL = ("TERMINATED", "ERROR")  # Tune trial statuses of a finished trial
+ORPHANED = "orphaned"  # stop_reason of an MLflow child whose trial a killed driver lost
 
 
 class StudyInterrupted(RuntimeError):
@@ -288,14 +289,68 @@ def run_sweep(study: StudyFile, gan: str, state: dict, *, resume: bool) -> None:
     results = tuner.fit()
     if not sweep_complete(results, expected_trials(study, gan)):
         raise StudyInterrupted(gan)
+    reconcile_sweep(study, gan, state, {t.trial_id for t in results._experiment_analysis.trials})
 
 
-def run_gans(study: StudyFile, state: dict, *, resume: bool) -> list[dict]:
+def reconcile_sweep(study: StudyFile, gan: str, state: dict, trial_ids: set[str]) -> dict:
+    """After a sweep, remove what a killed driver can leave behind (a trial started after Tune's
+    last experiment snapshot is unknown to the restored sweep, which runs a replacement):
+
+    - MLflow children of ``gan`` whose ``trial_id`` is not a trial of the sweep: closed KILLED
+      with ``stop_reason = orphaned`` (kept for inspection, never ranked);
+    - Optuna trials of ``<study>-<gan>`` still RUNNING: set FAIL (else the constant-liar TPE
+      keeps treating them as pending, and they would look like extra trials).
+
+    Returns ``{"mlflow": n, "optuna": m}`` (counts of orphans closed).
+    """
+    from study import tracking
+
+    uri = state["tracking_uri"]
+    n_runs = 0
+    for run in tracking.children(uri, state["experiment_id"], state["parent_run_id"], gan):
+        if run.data.tags.get(TAG_TRIAL_ID) not in trial_ids:
+            if run.data.tags.get(TAG_STOP_REASON) != ORPHANED or run.info.status == "RUNNING":
+                tracking.close_run(uri, run.info.run_id, "KILLED", ORPHANED, curve=False)
+                n_runs += 1
+    n_optuna = 0
+    if study.grid_points(gan) is None:
+        import optuna
+
+        storage = optuna.storages.RDBStorage(f"sqlite:///{study.study_dir.resolve()}/optuna.db")
+        study_id = storage.get_study_id_from_name(f"{study.name}-{gan}")
+        for trial in storage.get_all_trials(study_id, deepcopy=False,
+                                            states=(optuna.trial.TrialState.RUNNING,)):
+            storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+            n_optuna += 1
+    if n_runs or n_optuna:
+        print(f"[{gan}] closed {n_runs} orphaned MLflow run(s) and {n_optuna} orphaned Optuna "
+              f"trial(s) left by a killed driver", flush=True)
+    return {"mlflow": n_runs, "optuna": n_optuna}
+
+
+def start_ray_checked(study: StudyFile) -> bool:
+    """Start/join Ray and check a trial fits on some node (else StudyError, Ray left as found)."""
+    from study.preflight import check_cluster
+
+    started = init_ray(study.ray_address)
+    try:
+        check_cluster(study)
+    except StudyError:
+        if started:
+            import ray
+
+            ray.shutdown()
+        raise
+    return started
+
+
+def run_gans(study: StudyFile, state: dict, *, resume: bool, started_ray: bool | None = None) -> list[dict]:
     """Run every GAN sweep not yet done, then finish the study; returns the leaderboard."""
     from study import tracking
 
     study_dir = study.study_dir.resolve()
-    started_ray = init_ray(study.ray_address)
+    if started_ray is None:
+        started_ray = start_ray_checked(study)
     t0 = time.time()
     state["status"] = "running"
     write_state(study_dir, state)
@@ -375,16 +430,33 @@ def print_summary(study: StudyFile, state: dict, rows: list[dict]) -> None:
     if reg:
         print(f"registered model: models:/{reg['name']}/{reg['version']}")
     print(f"leaderboard: {study.study_dir.resolve() / 'leaderboard.md'}")
-    print(f"browse it:  mlflow ui --backend-store-uri {state['tracking_uri']}", flush=True)
+    uri = state["tracking_uri"]
+    if uri.startswith(("http://", "https://")):
+        print(f"browse it:  {uri}/#/experiments/{state['experiment_id']}", flush=True)
+    else:
+        print(f"browse it:  mlflow ui --backend-store-uri {uri}", flush=True)
 
 
 # -- entry points --------------------------------------------------------------------------------
 def run_study(study: StudyFile) -> list[dict]:
     """Create and run a new study; returns the leaderboard rows."""
-    state = prepare_study(study)
+    from study.preflight import preflight
+
+    preflight(study)
+    if (study.study_dir / STATE_FILE).exists():
+        prepare_study(study)  # raises: the study exists
+    started = start_ray_checked(study)
+    try:
+        state = prepare_study(study)
+    except BaseException:
+        if started:
+            import ray
+
+            ray.shutdown()
+        raise
     print(f"study {study.name}: {study.study_dir.resolve()}  (MLflow {state['tracking_uri']}, "
           f"parent run {state['parent_run_id']})", flush=True)
-    return run_gans(study, state, resume=False)
+    return run_gans(study, state, resume=False, started_ray=started)
 
 
 def resume_study(study_dir: str | Path) -> list[dict]:

@@ -95,6 +95,7 @@ class OptimConfig:
     n_gen: int = 1  # G steps per iteration
     lr_decay: float = 1.0  # multiply both learning rates by this every `lr_decay_every` steps
     lr_decay_every: int = 0  # 0 = no decay (GN-GAN toy: 0.99 every 10k)
+    loss_bound: float = 1e6  # a loss that is NaN/Inf or beyond +-loss_bound ends the run as diverged
 
     def validate(self) -> None:
         for name in ("lr_d", "lr_g"):
@@ -110,6 +111,8 @@ class OptimConfig:
         if not 0.0 < self.lr_decay <= 1.0:
             raise ConfigError(f"optim.lr_decay = {self.lr_decay!r}: must be in (0, 1]")
         _positive("optim.lr_decay_every", self.lr_decay_every, minimum=0)
+        if not self.loss_bound > 0:
+            raise ConfigError(f"optim.loss_bound = {self.loss_bound!r}: must be > 0")
 
 
 @dataclass(frozen=True)

@@ -17,3 +17,4 @@ EVAL_CLASS_ENTROPY = "eval/class_entropy"  # MNIST: entropy of predicted-class h
 EVAL_CLASS_L2 = "eval/class_l2"  # MNIST: L2 distance of that histogram to uniform
 
 STEP = "step"  # training iteration at which a result was measured
+DIVERGED = "diverged"  # result key (1) of a trial's final report when its losses diverged

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,21 @@ from trainables.config import ConfigError, resolve_config
 from trainables.evaluation import build_evaluator
 from trainables.loop import GanRun
 from trainables.metric_names import STEP
+
+
+class Diverged(RuntimeError):
+    """A loss became NaN/Inf or left ``[-optim.loss_bound, optim.loss_bound]`` at ``step``."""
+
+    def __init__(self, step: int, losses: dict):
+        self.step, self.losses = step, dict(losses)
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
+        super().__init__(f"diverged at step {step} ({shown})")
+
+
+def check_losses(step: int, losses: dict, bound: float) -> None:
+    """Raise :class:`Diverged` when any loss is non-finite or ``|loss| > bound``."""
+    if any(not math.isfinite(v) or abs(v) > bound for v in losses.values()):
+        raise Diverged(step, losses)
 
 
 @dataclass
@@ -44,7 +60,8 @@ def fit(run: GanRun, *, on_eval: Callable | None = None, on_losses: Callable | N
 
     ``on_eval(run, metrics, is_best)`` is called after each evaluation (metrics include ``step``);
     ``on_losses(step, losses)`` after each iteration. Resumed runs (``run.step > 0``) continue
-    from their step and do not re-evaluate it.
+    from their step and do not re-evaluate it. A non-finite or out-of-bound loss raises
+    :class:`Diverged` (after ``on_losses`` has seen it).
     """
     cfg = run.cfg
     evaluator = evaluator or build_evaluator(run)
@@ -56,6 +73,7 @@ def fit(run: GanRun, *, on_eval: Callable | None = None, on_losses: Callable | N
             losses = run.train_step()
             if on_losses is not None:
                 on_losses(run.step, losses)
+            check_losses(run.step, losses, cfg.optim.loss_bound)
         metrics = {STEP: run.step, **evaluator.evaluate(run)}
         value = metrics.get(evaluator.primary)
         is_best = evaluator.is_better(value, None if result.best is None else result.best[evaluator.primary])
@@ -73,20 +91,28 @@ def fit(run: GanRun, *, on_eval: Callable | None = None, on_losses: Callable | N
 
 def train_to_dir(config: dict, out_dir: str | Path, *, progress: bool = True) -> FitResult:
     """Train from ``config`` into ``out_dir`` (resolved config, metrics.jsonl, checkpoints,
-    samples); resumes from ``out_dir/checkpoints/latest.pt`` when present."""
+    samples); resumes from ``out_dir/checkpoints/latest.pt`` when present, or from
+    ``previous.pt`` (the checkpoint before it) when latest is truncated or foreign."""
     out = Path(out_dir)
     cfg = resolve_config(config)
     run = GanRun(cfg)
     latest, best_path = out / "checkpoints" / "latest.pt", out / "checkpoints" / "best.pt"
+    previous = latest.with_name("previous.pt")  # the checkpoint before latest (fallback)
     best = None
-    if latest.exists():
+    for candidate in (latest, previous):
+        if not candidate.exists():
+            continue
         try:
-            data = load_checkpoint(latest)
-            run.load_state_dict(data["state"])
-            best = data.get("best")
-            print(f"resumed from {latest} at step {run.step}", flush=True)
+            data = load_checkpoint(candidate)
         except CheckpointError as exc:
-            print(f"warning: {exc}; starting from scratch", file=sys.stderr)
+            print(f"warning: {exc}; kept as {candidate.name}.corrupt, trying an older checkpoint",
+                  file=sys.stderr)
+            os.replace(candidate, candidate.with_name(candidate.name + ".corrupt"))
+            continue
+        run.load_state_dict(data["state"])
+        best = data.get("best")
+        print(f"resumed from {candidate} at step {run.step}", flush=True)
+        break
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     evaluator = build_evaluator(run)
@@ -99,6 +125,8 @@ def train_to_dir(config: dict, out_dir: str | Path, *, progress: bool = True) ->
         if is_best:
             state["best"] = metrics
             save_checkpoint(best_path, run.checkpoint_payload(best=metrics))
+        if latest.exists():
+            os.replace(latest, previous)
         save_checkpoint(latest, run.checkpoint_payload(best=state["best"]))
 
     return fit(run, on_eval=on_eval, evaluator=evaluator, progress=progress, best=best)
@@ -131,6 +159,9 @@ def main(argv=None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except Diverged as exc:  # the last good checkpoint stays in <out>/checkpoints/latest.pt
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     last = result.curve[-1]
     print(json.dumps({k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v)
                       for k, v in last.items()}))

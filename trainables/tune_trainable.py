@@ -30,13 +30,13 @@ from pathlib import Path
 
 import torch
 
-from trainables.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from trainables.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from trainables.config import flatten, resolve_config
 from trainables.evaluation import build_evaluator, primary_metric, worst_value
 from trainables.loop import GanRun
 from trainables import metric_names as M
 from trainables.metric_names import STEP
-from trainables.train import fit
+from trainables.train import Diverged, fit
 
 # MLflow tag names of a trial's child run (the driver finds and closes runs through them).
 TAG_PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
@@ -47,8 +47,14 @@ TAG_STUDY = "study"  # study name
 TAG_PRIMARY = "primary_metric"  # the metric the study optimises for this trial
 TAG_MODE = "mode"  # "min" | "max"
 TAG_SEARCHED = "searched"  # JSON of the searched (flat) parameters of the trial
-TAG_STOP_REASON = "stop_reason"  # completed | early_stopped | max_t | error | killed
+TAG_STOP_REASON = "stop_reason"  # completed | early_stopped | max_t | diverged | error | killed
+TAG_DIVERGED_AT = "diverged_at_step"  # step whose losses were NaN/Inf or beyond optim.loss_bound
+TAG_DIVERGED_LOSSES = "diverged_losses"  # JSON of those losses ("nan", "inf" as strings)
 TAG_KIND = "kind"  # "study" (parent) | "trial" (child)
+TAG_PLACEMENTS = "placements"  # JSON list, one entry per (re)start: node, pid, GPUs, device, step
+TAG_NODE = "node_id"  # Ray node of the latest (re)start
+TAG_PID = "pid"  # worker process of the latest (re)start
+TAG_RESUMED_FROM = "resumed_from_step"  # step of the checkpoint the latest restart loaded
 
 SAMPLES_DIR = "samples"  # artifact folder of the per-evaluation sample images
 CHECKPOINTS_DIR = "checkpoints"  # artifact folder holding best.pt
@@ -251,13 +257,13 @@ def train_gan(config: dict) -> None:
     best, run_id = None, None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
-        with checkpoint.as_directory() as ckpt_dir:
-            payload = load_checkpoint(Path(ckpt_dir) / CHECKPOINT_NAME)
+        payload = load_trial_checkpoint(checkpoint)
         run.load_state_dict(payload["state"])
         best, run_id = payload.get("best"), payload.get("mlflow_run_id")
     tracker = TrialTracker(study, trial_id, trial_name, cfg, trial_point(config), run_id=run_id)
     if tracker.reused:
         tracker.load_high_water(_metric_keys(cfg, metric))
+    record_placement(tracker, run)
 
     evaluator = build_evaluator(run)
     evaluator.primary, evaluator.mode = metric, mode  # fit's "is best" (best.pt) follows the study
@@ -290,6 +296,8 @@ def train_gan(config: dict) -> None:
         fit(run, on_eval=on_eval, on_losses=tracker.on_losses, evaluator=evaluator,
             best=state["best"])
         tracker.flush()
+    except Diverged as exc:
+        report_divergence(tracker, exc, metric, mode)
     except BaseException as exc:
         tracker.buffer.clear()  # unflushed losses are replayed after the restart
         try:
@@ -299,6 +307,90 @@ def train_gan(config: dict) -> None:
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _checkpoint_index(path: str) -> int:
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return int(name.split("_")[-1]) if name.startswith("checkpoint_") and name.split("_")[-1].isdigit() else -1
+
+
+def older_checkpoints(checkpoint) -> list:
+    """The trial's other checkpoints older than ``checkpoint`` (siblings ``checkpoint_NNNNNN``
+    in its trial directory, on any pyarrow filesystem: local, NFS, S3, GCS), newest first."""
+    import pyarrow.fs
+    from ray import tune
+
+    parent, index = checkpoint.path.rstrip("/").rsplit("/", 1)[0], _checkpoint_index(checkpoint.path)
+    infos = checkpoint.filesystem.get_file_info(pyarrow.fs.FileSelector(parent))
+    older = [i.path for i in infos if i.type == pyarrow.fs.FileType.Directory
+             and 0 <= _checkpoint_index(i.path) < index]
+    return [tune.Checkpoint(p, filesystem=checkpoint.filesystem)
+            for p in sorted(older, key=_checkpoint_index, reverse=True)]
+
+
+def load_trial_checkpoint(checkpoint) -> dict:
+    """The payload of Tune's latest checkpoint of this trial; when that one is truncated or
+    foreign (:class:`CheckpointError`), the newest older checkpoint that loads (one warning line
+    per skipped file). Raises CheckpointError when none loads."""
+    errors = []
+    for candidate in [checkpoint] + older_checkpoints(checkpoint):
+        try:
+            with candidate.as_directory() as ckpt_dir:
+                payload = load_checkpoint(Path(ckpt_dir) / CHECKPOINT_NAME)
+        except CheckpointError as exc:
+            errors.append(str(exc))
+            print(f"warning: {candidate.path}: unusable checkpoint, trying an older one ({exc})",
+                  flush=True)
+            continue
+        if errors:
+            print(f"resuming from the older checkpoint {candidate.path} (step {payload['step']})",
+                  flush=True)
+        return payload
+    raise CheckpointError(f"{checkpoint.path}: no loadable checkpoint in this trial ({errors[0]})")
+
+
+def placement(run: GanRun) -> dict:
+    """Where this (re)start of the trial runs: Ray node id, host, worker pid, the GPU ids Ray
+    assigned (``CUDA_VISIBLE_DEVICES``), the torch device in use, and the step it starts from."""
+    import os
+    import socket
+
+    import ray
+
+    return {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(),
+            "pid": os.getpid(), "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "device": str(run.device), "step": run.step}
+
+
+def record_placement(tracker: TrialTracker, run: GanRun) -> None:
+    """Append this start to the run's ``placements`` tag (history across retries/restores)."""
+    here = placement(run)
+    tags = tracker.client.get_run(tracker.run_id).data.tags
+    history = json.loads(tags.get(TAG_PLACEMENTS) or "[]") + [here]
+    while len(json.dumps(history)) > PARAM_VALUE_MAX and len(history) > 1:
+        history.pop(0)  # MLflow tag values are capped: keep the latest starts
+    tracker.client.set_tag(tracker.run_id, TAG_PLACEMENTS, json.dumps(history))
+    tracker.client.set_tag(tracker.run_id, TAG_NODE, here["node_id"])
+    tracker.client.set_tag(tracker.run_id, TAG_PID, str(here["pid"]))
+    if run.step > 0:
+        tracker.client.set_tag(tracker.run_id, TAG_RESUMED_FROM, str(run.step))
+
+
+def report_divergence(tracker: TrialTracker, exc: Diverged, metric: str, mode: str) -> None:
+    """End a diverged trial cleanly: tag its MLflow run (``diverged_at_step``, the offending
+    losses), then send Tune one last result holding the metric's finite worst value and
+    ``diverged = 1`` (no checkpoint: the last good one stays the trial's latest). The trial
+    returns normally, so the study goes on; the driver closes the run FAILED."""
+    from ray import tune
+
+    tracker.buffer = [m for m in tracker.buffer if math.isfinite(m.value)]  # NaN never reaches MLflow
+    tracker.flush(exc.step)
+    losses = {k: (v if math.isfinite(v) else str(v)) for k, v in exc.losses.items()}
+    tracker.client.set_tag(tracker.run_id, TAG_DIVERGED_AT, str(exc.step))
+    tracker.client.set_tag(tracker.run_id, TAG_DIVERGED_LOSSES, json.dumps(losses))
+    print(f"trial {tracker.run_id}: {exc}; reporting {metric} = {worst_value(mode)}", flush=True)
+    tune.report({metric: worst_value(mode), STEP: exc.step, M.DIVERGED: 1})
 
 
 def _metric_keys(cfg, metric: str) -> list[str]:

@@ -1,0 +1,99 @@
+"""Checks that need the outside world, run before any study directory, MLflow run or Ray work.
+
+``preflight(study)`` (local checks, no Ray): the storage path is writable, an MLflow server URI
+answers ``/health``, an image dataset is present when ``download`` is off, and a local study
+asks no more CPUs/GPUs per trial than this machine has. ``check_cluster(study)`` (Ray started
+or joined): some node of the cluster can hold one trial. Each failure is a one-line
+:class:`StudyError` naming the field; the CLI turns it into exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from study.study_file import StudyError, StudyFile
+
+HEALTH_TIMEOUT_S = 10  # seconds to wait for an MLflow server's /health
+
+
+def check_storage(study: StudyFile) -> None:
+    path = Path(study.storage_path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise StudyError(f"storage_path = {study.storage_path!r}: not writable "
+                         f"({exc.strerror or exc})") from None
+
+
+def check_tracking(study: StudyFile) -> None:
+    uri = study.mlflow.tracking_uri
+    if not uri or not uri.startswith(("http://", "https://")):
+        return  # sqlite lives in the (checked) study directory
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=HEALTH_TIMEOUT_S) as r:
+            ok = r.status == 200
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise StudyError(f"mlflow.tracking_uri = {uri!r}: unreachable ({reason})") from None
+    if not ok:
+        raise StudyError(f"mlflow.tracking_uri = {uri!r}: /health did not answer 200")
+
+
+def check_dataset(study: StudyFile) -> None:
+    if study.family == "toy" or study.dataset.download:
+        return
+    from trainables.config import resolve_config
+    from trainables.data.dataset_errors import DatasetNotFoundError
+    from trainables.data.images import build_image_dataset
+
+    data = resolve_config(study.base_run(study.gans[0])).data
+    try:
+        build_image_dataset(data.name, data.root, download=False)
+    except DatasetNotFoundError as exc:
+        raise StudyError(f"dataset.root: {exc}") from None
+
+
+def _fits(need: dict, have: dict) -> bool:
+    return all(have.get(k, 0.0) + 1e-9 >= v for k, v in need.items() if v > 0)
+
+
+def _need(study: StudyFile) -> dict:
+    return {"CPU": study.resources.cpu, "GPU": study.resources.gpu}
+
+
+def _describe(nodes: list[dict]) -> str:
+    return "; ".join(f"CPU {n.get('CPU', 0):g}, GPU {n.get('GPU', 0):g}" for n in nodes) or "none"
+
+
+def check_local_resources(study: StudyFile) -> None:
+    if study.ray_address != "local":
+        return
+    import torch
+
+    have = {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
+    if not _fits(_need(study), have):
+        raise StudyError(f"resources = {{cpu = {study.resources.cpu:g}, gpu = {study.resources.gpu:g}}}: "
+                         f"more than this machine has ({_describe([have])}) for one trial")
+
+
+def check_cluster(study: StudyFile) -> None:
+    """Some alive node of the connected Ray cluster holds one trial's resources."""
+    import ray
+
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    if not any(_fits(_need(study), n) for n in nodes):
+        raise StudyError(f"resources = {{cpu = {study.resources.cpu:g}, gpu = {study.resources.gpu:g}}}: "
+                         f"no node of the cluster can hold one trial (nodes: {_describe(nodes)})")
+
+
+def preflight(study: StudyFile) -> None:
+    check_storage(study)
+    check_tracking(study)
+    check_dataset(study)
+    check_local_resources(study)
