@@ -1,0 +1,125 @@
+"""A study whose driver is SIGKILLed midway is completed by `study resume` (issue 6, item 3).
+
+Before the resume the test also plants what a kill at a worse moment leaves behind (an Optuna
+trial and an MLflow child that Tune's last snapshot does not know) and truncates the latest
+checkpoint of an unfinished trial: the resume must close the orphans, fall back to an older
+checkpoint, not re-run finished trials, and end with each trial once in MLflow and Optuna.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+TRIALS = 4
+STUDY = f"""
+name = "k"
+gans = ["gngan"]
+max_concurrent = 2
+[dataset]
+name = "ring8"
+[run.eval]
+num_samples = 500
+[budget]
+max_steps = 150
+eval_every = 30
+[search]
+samples_per_gan = {TRIALS}
+sampler = "random"
+[scheduler]
+type = "none"
+"""
+
+
+def _children(client, state):
+    return client.search_runs([state["experiment_id"]],
+                              filter_string=f"tags.`mlflow.parentRunId` = '{state['parent_run_id']}'")
+
+
+def test_sigkilled_driver_is_resumed_without_duplicates(tmp_path):
+    import optuna
+    from mlflow import MlflowClient
+
+    (tmp_path / "k.toml").write_text(STUDY)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    study_dir = tmp_path / "studies" / "k"
+    log = open(tmp_path / "run.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "study.cli", "run", "k.toml"], cwd=tmp_path,
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    killed, deadline = False, time.time() + 300
+    while proc.poll() is None and time.time() < deadline:
+        try:
+            state = json.loads((study_dir / "study_state.json").read_text())
+            runs = _children(MlflowClient(state["tracking_uri"]), state)
+        except Exception:  # not created yet
+            time.sleep(0.3)
+            continue
+        if any(r.info.status == "FINISHED" for r in runs) and len(runs) >= 3:
+            os.kill(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.3)
+    proc.wait(timeout=60)
+    log.close()
+    assert killed, (tmp_path / "run.log").read_text()[-3000:]
+    state = json.loads((study_dir / "study_state.json").read_text())
+    client = MlflowClient(state["tracking_uri"])
+    finished_before = {r.data.tags["trial_id"]: r.info.run_id
+                       for r in _children(client, state) if r.info.status == "FINISHED"}
+    # plant the leftovers of a kill between a trial's start and Tune's snapshot
+    storage = f"sqlite:///{study_dir}/optuna.db"
+    ot = optuna.load_study(study_name="k-gngan", storage=storage)
+    ot.ask()  # a RUNNING Optuna trial nobody will finish
+    ghost = client.create_run(state["experiment_id"], run_name="gngan-ghost", tags={
+        "mlflow.parentRunId": state["parent_run_id"], "trial_id": "ghost0000", "gan": "gngan",
+        "kind": "trial", "primary_metric": "eval/modes", "mode": "max"})
+    client.log_metric(ghost.info.run_id, "eval/modes", 25.0, step=0)  # would win if ranked
+    # truncate the latest checkpoint of an unfinished trial
+    unfinished = [p for p in (study_dir / "gngan").iterdir() if p.is_dir()
+                  and p.name.split("_")[2] not in finished_before and list(p.glob("checkpoint_*"))]
+    corrupted = None
+    if unfinished:
+        latest = sorted(unfinished[0].glob("checkpoint_*"))[-1] / "checkpoint.pt"
+        latest.write_bytes(latest.read_bytes()[:200])
+        corrupted = latest
+
+    resumed = subprocess.run([sys.executable, "-m", "study.cli", "resume", str(study_dir)],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    out = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, out[-4000:]
+    state = json.loads((study_dir / "study_state.json").read_text())
+    assert state["status"] == "done"
+    runs = _children(client, state)
+    live = [r for r in runs if r.data.tags.get("stop_reason") != "orphaned"]
+    # every trial exactly once in MLflow, all closed, each curve without repeated steps
+    assert len(live) == TRIALS and len({r.data.tags["trial_id"] for r in live}) == TRIALS
+    assert all(r.info.status == "FINISHED" for r in live)
+    for r in live:
+        steps = [m.step for m in client.get_metric_history(r.info.run_id, "eval/modes")]
+        assert sorted(steps) == [0, 30, 60, 90, 120, 150], (r.data.tags["trial_id"], steps)
+    # the planted ghost is closed as orphaned and not ranked
+    ghost_run = client.get_run(ghost.info.run_id)
+    assert ghost_run.info.status == "KILLED" and ghost_run.data.tags["stop_reason"] == "orphaned"
+    board = json.loads((study_dir / "leaderboard.json").read_text())
+    assert board[0]["run_id"] != ghost.info.run_id and board[0]["trials"] == TRIALS
+    # finished trials were not re-run
+    for trial_id, run_id in finished_before.items():
+        assert "restarts" not in client.get_run(run_id).data.tags, trial_id
+    # Optuna: TRIALS complete trials with distinct parameters, the planted one FAIL, none RUNNING
+    trials = optuna.load_study(study_name="k-gngan", storage=storage).trials
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == TRIALS
+    assert len({json.dumps(t.params, sort_keys=True) for t in done}) == TRIALS
+    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    if corrupted is not None:
+        assert "unusable checkpoint" in out and corrupted.parent.name in out
