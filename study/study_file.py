@@ -52,7 +52,7 @@ class DatasetSection:
     download: bool = False  # let torchvision download a missing dataset
     batch_size: int | None = None  # None: the GAN's / family's default
     image_size: int | None = None  # `folder` datasets only
-    num_workers: int = 0  # data-loader workers per trial
+    num_workers: int | None = None  # data-loader workers per trial (None: the trial's CPU share - 1)
     max_items: int | None = None  # cap the training set (seeded subset)
 
 
@@ -163,6 +163,8 @@ class StudyFile:
                   "device": run.device, "net": dict(run.net), "optim": dict(run.optim),
                   "eval": {**run.eval, "every": self.budget.eval_every},
                   "hparams": dict(run.hparams.get(gan, {}))}
+        if self.dataset.num_workers is None:  # the main process keeps one of the trial's CPUs
+            config["data"]["num_workers"] = max(0, int(self.resources.cpu) - 1)
         if config["device"] == "auto" and self.resources.gpu == 0:
             config["device"] = "cpu"  # a trial without a GPU share must not grab a visible one
         return config

@@ -193,3 +193,11 @@ def test_search_metric_override():
     assert metric_of(parse_study(_doc()), "tripletgan") == ("eval/modes", "max")
     with pytest.raises(StudyError, match="search.metric"):
         parse_study(_doc(search={"metric": "eval/fid"}))  # no FID on a toy mixture
+
+
+def test_data_loader_workers_follow_the_trial_cpu_share():
+    base = _doc(dataset={"name": "mnist"})
+    assert parse_study({**base, "resources": {"cpu": 4}}).base_run("tripletgan")["data"]["num_workers"] == 3
+    assert parse_study({**base, "resources": {"cpu": 1}}).base_run("tripletgan")["data"]["num_workers"] == 0
+    explicit = parse_study({**base, "dataset": {"name": "mnist", "num_workers": 2}, "resources": {"cpu": 8}})
+    assert explicit.base_run("tripletgan")["data"]["num_workers"] == 2
