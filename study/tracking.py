@@ -162,7 +162,10 @@ class TrialRunCloser(tune.Callback):
 
     def _close(self, trial, status: str, reason: str) -> None:
         run = find_child(self.uri, self.experiment_id, self.parent, trial.trial_id)
-        if run is not None:
+        if run is not None and run.info.status in ("FINISHED", "FAILED"):
+            # closed before a driver kill; the restored trial only replayed its end
+            reason = run.data.tags.get(TAG_STOP_REASON, reason)
+        elif run is not None:
             close_run(self.uri, run.info.run_id, status, reason)
         last = trial.last_result or {}
         value = last.get(self.metric)

@@ -123,3 +123,54 @@ def test_sigkilled_driver_is_resumed_without_duplicates(tmp_path):
     assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
     if corrupted is not None:
         assert "unusable checkpoint" in out and corrupted.parent.name in out
+
+
+def test_trial_ended_after_the_last_snapshot_is_not_trained_again(tmp_path):
+    """The race behind a driver kill, made deterministic: a trial that ended (its MLflow run
+    closed FINISHED, Optuna told) but that Tune's last experiment snapshot still holds as
+    RUNNING. `study resume` must not train it again, nor re-tell Optuna (which refuses values
+    for a finished trial and would abort the sweep)."""
+    import optuna
+    from mlflow import MlflowClient
+
+    study_file = STUDY.replace(f"samples_per_gan = {TRIALS}", "samples_per_gan = 2") \
+                      .replace("max_steps = 150", "max_steps = 60")
+    (tmp_path / "k.toml").write_text(study_file)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    first = subprocess.run([sys.executable, "-m", "study.cli", "run", "k.toml"], cwd=tmp_path,
+                           env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
+    study_dir = tmp_path / "studies" / "k"
+    state = json.loads((study_dir / "study_state.json").read_text())
+    client = MlflowClient(state["tracking_uri"])
+    before = {r.data.tags["trial_id"]: r for r in _children(client, state)}
+    assert len(before) == 2 and all(r.info.status == "FINISHED" for r in before.values())
+
+    # roll the newest Tune snapshot back to "one trial still RUNNING", and the study to interrupted
+    snapshot = max((study_dir / "gngan").glob("experiment_state-*.json"), key=os.path.getmtime)
+    experiment = json.loads(snapshot.read_text())
+    trial_state = json.loads(experiment["trial_data"][0][0])
+    replayed = trial_state["trial_id"]
+    assert trial_state["status"] == "TERMINATED"
+    trial_state["status"] = "RUNNING"
+    experiment["trial_data"][0][0] = json.dumps(trial_state)
+    snapshot.write_text(json.dumps(experiment))
+    state["gans"]["gngan"], state["status"] = "running", "interrupted"
+    (study_dir / "study_state.json").write_text(json.dumps(state))
+
+    resumed = subprocess.run([sys.executable, "-m", "study.cli", "resume", str(study_dir)],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    out = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, out[-4000:]
+    assert f"trial {replayed} already ended" in out and "not training it again" in out
+    after = {r.data.tags["trial_id"]: r for r in _children(client, state)}
+    assert after.keys() == before.keys()
+    run = after[replayed]
+    assert run.info.status == "FINISHED" and "restarts" not in run.data.tags
+    assert run.data.tags["stop_reason"] == before[replayed].data.tags["stop_reason"]
+    assert json.loads(run.data.tags["placements"]) == json.loads(before[replayed].data.tags["placements"])
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "eval/modes")]
+    assert sorted(steps) == [0, 30, 60]
+    trials = optuna.load_study(study_name="k-gngan", storage=f"sqlite:///{study_dir}/optuna.db").trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert json.loads((study_dir / "study_state.json").read_text())["status"] == "done"

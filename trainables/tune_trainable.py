@@ -115,6 +115,16 @@ def mlflow_params(cfg_dict: dict) -> dict[str, str]:
     return out
 
 
+def find_trial_run(client, study: dict, trial_id: str):
+    """The MLflow child run of ``trial_id`` under the study's parent run (None if not created)."""
+    runs = client.search_runs(
+        [study["experiment_id"]],
+        filter_string=f"tags.{TAG_TRIAL_ID} = '{trial_id}' and tags.`{TAG_PARENT}` = "
+                      f"'{study['parent_run_id']}'",
+        max_results=1)
+    return runs[0] if runs else None
+
+
 class TrialTracker:
     """The MLflow child run of one trial: created once, reused on every restart.
 
@@ -146,12 +156,8 @@ class TrialTracker:
             self.client.set_tag(self.run_id, "restarts", str(self._restarts() + 1))
 
     def _find(self, trial_id: str) -> str | None:
-        runs = self.client.search_runs(
-            [self.study["experiment_id"]],
-            filter_string=f"tags.{TAG_TRIAL_ID} = '{trial_id}' and tags.`{TAG_PARENT}` = "
-                          f"'{self.study['parent_run_id']}'",
-            max_results=1)
-        return runs[0].info.run_id if runs else None
+        run = find_trial_run(self.client, self.study, trial_id)
+        return run.info.run_id if run else None
 
     def _restarts(self) -> int:
         return int(self.client.get_run(self.run_id).data.tags.get("restarts", "0"))
@@ -253,9 +259,15 @@ def train_gan(config: dict) -> None:
     ctx = tune.get_context()
     trial_id, trial_name = ctx.get_trial_id(), ctx.get_trial_name()
 
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:  # a restart: did this trial end before a driver kill?
+        ended = ended_run(study, trial_id)
+        if ended is not None:  # its result is already in MLflow and Optuna: report nothing more
+            print(f"trial {trial_id} already ended ({ended.data.tags.get(TAG_STOP_REASON)}, MLflow "
+                  f"run {ended.info.run_id}): not training it again", flush=True)
+            return
     run = GanRun(cfg)
     best, run_id = None, None
-    checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         payload = load_trial_checkpoint(checkpoint)
         run.load_state_dict(payload["state"])
@@ -375,6 +387,25 @@ def record_placement(tracker: TrialTracker, run: GanRun) -> None:
     tracker.client.set_tag(tracker.run_id, TAG_PID, str(here["pid"]))
     if run.step > 0:
         tracker.client.set_tag(tracker.run_id, TAG_RESUMED_FROM, str(run.step))
+
+
+def ended_run(study: dict, trial_id: str):
+    """The trial's MLflow child run if the driver already closed it as ended (FINISHED, or
+    FAILED with ``stop_reason = diverged``), else None.
+
+    A driver SIGKILLed after a trial ended but before Tune's next experiment snapshot leaves
+    that trial RUNNING in the snapshot; the restored sweep starts it again. Such a trial must
+    not train again (nor count a restart, nor report: Optuna refuses values for a finished
+    trial, which would abort the sweep); it returns at once."""
+    from mlflow import MlflowClient
+
+    run = find_trial_run(MlflowClient(study["tracking_uri"]), study, trial_id)
+    if run is None:
+        return None
+    reason = run.data.tags.get(TAG_STOP_REASON)
+    if run.info.status == "FINISHED" or (run.info.status == "FAILED" and reason == "diverged"):
+        return run
+    return None
 
 
 def report_divergence(tracker: TrialTracker, exc: Diverged, metric: str, mode: str) -> None:
