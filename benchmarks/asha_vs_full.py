@@ -155,6 +155,32 @@ def table(rows: list[dict], args) -> str:
     return "\n".join(lines)
 
 
+def report(rows: list[dict], args) -> str:
+    """The markdown report: sizes, table, one verdict line per GAN."""
+    text = (f"# ASHA vs full budget on the same trials (grid25)\n\n"
+            f"{args.trials} trials per GAN (random sampler, seed {SEED}, same configurations in "
+            f"both studies: checked), {args.max_steps} steps max, evaluation every "
+            f"{args.eval_every} steps, ASHA grace {args.eval_every} / reduction factor "
+            f"{REDUCTION_FACTOR} / max_t {args.max_steps}; 2 trials at a time on 1 CPU each.\n"
+            f"Target: ASHA best final modes and hq within {TOLERANCE:.0%} of the full-budget "
+            f"best, with steps ratio <= {STEPS_TARGET:.2f}.\n\n"
+            f"{table(rows, args)}\n")
+    for r in rows:
+        if r["study"] == "asha":
+            full = next(x for x in rows if x["gan"] == r["gan"] and x["study"] == "full")
+            ratio = r["total_steps"] / full["total_steps"]
+            ok = within(r["modes"], full["modes"]) and within(r["hq"], full["hq"]) \
+                and ratio <= STEPS_TARGET
+            text += (f"\n{r['gan']}: ASHA stopped {r['stopped']} of {r['trials']} trials early; "
+                     f"steps ratio {ratio:.3f}; target {'met' if ok else 'NOT met'}.\n")
+    return text
+
+
+def write_report(rows: list[dict], args, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(report(rows, args))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gans", nargs="+", default=list(DEFAULT_GANS))
@@ -183,28 +209,11 @@ def main(argv=None) -> int:
                     raise SystemExit(f"{gan}: the two studies sampled different configurations:\n"
                                      f"  full: {sorted(full['params'])}\n  asha: {sorted(asha['params'])}")
                 rows += [full, asha]
+                write_report(rows, args, out)  # after each GAN: a long run can be read as it goes
         finally:
             if ray.is_initialized():
                 ray.shutdown()
-        text = (f"# ASHA vs full budget on the same trials (grid25)\n\n"
-                f"{args.trials} trials per GAN (random sampler, seed {SEED}, same configurations in "
-                f"both studies: checked), {args.max_steps} steps max, evaluation every "
-                f"{args.eval_every} steps, ASHA grace {args.eval_every} / reduction factor "
-                f"{REDUCTION_FACTOR} / max_t {args.max_steps}; 2 trials at a time on 1 CPU each.\n"
-                f"Target: ASHA best final modes and hq within {TOLERANCE:.0%} of the full-budget "
-                f"best, with steps ratio <= {STEPS_TARGET:.2f}.\n\n"
-                f"{table(rows, args)}\n")
-        for r in rows:
-            if r["study"] == "asha":
-                full = next(x for x in rows if x["gan"] == r["gan"] and x["study"] == "full")
-                ratio = r["total_steps"] / full["total_steps"]
-                ok = within(r["modes"], full["modes"]) and within(r["hq"], full["hq"]) \
-                    and ratio <= STEPS_TARGET
-                text += (f"\n{r['gan']}: ASHA stopped {r['stopped']} of {r['trials']} trials early; "
-                         f"steps ratio {ratio:.3f}; target {'met' if ok else 'NOT met'}.\n")
-        print("\n" + text, flush=True)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        print("\n" + report(rows, args), flush=True)
         print(f"written: {out}")
     return 0
 

@@ -20,15 +20,48 @@ from study.study_file import StudyError, StudyFile
 HEALTH_TIMEOUT_S = 10  # seconds to wait for an MLflow server's /health
 
 
-def check_storage(study: StudyFile) -> None:
-    path = Path(study.storage_path)
+def _check_local_dir(field: str, value: str) -> None:
+    path = Path(value)
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
             pass
     except OSError as exc:
-        raise StudyError(f"storage_path = {study.storage_path!r}: not writable "
-                         f"({exc.strerror or exc})") from None
+        raise StudyError(f"{field} = {value!r}: not writable ({exc.strerror or exc})") from None
+
+
+def _check_uri(field: str, uri: str) -> None:
+    """Write, read back and delete a small file under ``uri`` through pyarrow's filesystem for
+    its scheme (the one Ray Tune uses): s3:// (credentials and AWS_ENDPOINT_URL from the
+    environment), gs://, hdfs://, ..."""
+    import uuid
+
+    import pyarrow.fs
+
+    probe = f".write-test-{uuid.uuid4().hex[:8]}"
+    try:
+        fs, root = pyarrow.fs.FileSystem.from_uri(uri)
+        fs.create_dir(root)
+        with fs.open_output_stream(f"{root.rstrip('/')}/{probe}") as out:
+            out.write(b"ok")
+        with fs.open_input_stream(f"{root.rstrip('/')}/{probe}") as inp:
+            ok = inp.read() == b"ok"
+        fs.delete_file(f"{root.rstrip('/')}/{probe}")
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... with long messages
+        reason = " ".join(str(exc).split())[:300]
+        raise StudyError(f"{field} = {uri!r}: not writable ({type(exc).__name__}: {reason})") from None
+    if not ok:
+        raise StudyError(f"{field} = {uri!r}: a file written there did not read back")
+
+
+def check_storage(study: StudyFile) -> None:
+    """The storage path (a folder, or a URI every node reaches) and the driver's study folder
+    are writable."""
+    if study.remote_storage:
+        _check_uri("storage_path", study.storage_path)
+        _check_local_dir("local_path", study.local_path)
+    else:
+        _check_local_dir("storage_path", study.storage_path)
 
 
 def check_tracking(study: StudyFile) -> None:

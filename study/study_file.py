@@ -11,7 +11,8 @@ Layout (every section and key optional except ``name``)::
 
     name = "quickstart"
     gans = ["metric_learning"]        # registered names; "metric_learning" = all five seeds
-    storage_path = "./studies"        # the study lives in <storage_path>/<name>/
+    storage_path = "./studies"        # the study lives in <storage_path>/<name>/ (or s3://, gs://)
+    local_path = "./studies"          # with a URI storage_path: the driver's state/optuna.db/leaderboard
     ray_address = "local"             # local | auto | ray://host:port | host:port
     max_concurrent = 2                # trials running at once (per GAN sweep)
     max_failures = 1                  # retries of a crashed trial (from its last checkpoint)
@@ -115,7 +116,8 @@ class StudyFile:
     scheduler: SchedulerSection = field(default_factory=SchedulerSection)
     resources: ResourcesSection = field(default_factory=ResourcesSection)
     mlflow: MlflowSection = field(default_factory=MlflowSection)
-    storage_path: str = "./studies"  # parent folder of the study directory
+    storage_path: str = "./studies"  # parent folder of the study directory, or a URI (s3://, gs://)
+    local_path: str = "./studies"  # driver-side study folder's parent when storage_path is a URI
     ray_address: str = "local"  # local | auto | ray://host:port | host:port
     max_concurrent: int = 2  # trials at once per GAN sweep
     max_failures: int = 1  # retries of a crashed trial
@@ -126,8 +128,23 @@ class StudyFile:
         return DATA_FAMILIES[self.dataset.name]
 
     @property
+    def remote_storage(self) -> bool:
+        """True when ``storage_path`` is a URI (Tune writes trials and checkpoints there; the
+        driver keeps the state file, ``optuna.db`` and the leaderboard under ``local_path``)."""
+        return is_uri(self.storage_path)
+
+    @property
     def study_dir(self) -> Path:
-        return Path(self.storage_path) / self.name
+        """The driver's study directory (state file, optuna.db, leaderboard, sqlite MLflow)."""
+        return Path(self.local_path if self.remote_storage else self.storage_path) / self.name
+
+    @property
+    def tune_storage(self) -> str:
+        """Where Tune keeps the sweeps (``<tune_storage>/<gan>/``): the study directory, or
+        ``<storage_path URI>/<name>`` (any node can restore a trial's checkpoints from there)."""
+        if self.remote_storage:
+            return f"{self.storage_path.rstrip('/')}/{self.name}"
+        return str(self.study_dir.resolve())
 
     @property
     def tracking_uri(self) -> str:
@@ -288,8 +305,17 @@ def _parse_gans(value) -> tuple:
     return tuple(out)
 
 
+URI_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # s3://bucket/x, gs://bucket/x, ...
+
+
+def is_uri(path: str) -> bool:
+    return bool(URI_PATTERN.match(path))
+
+
 def _abs(path: str | None) -> str | None:
-    return None if path is None else str(Path(path).expanduser().resolve())
+    if path is None or is_uri(path):
+        return path
+    return str(Path(path).expanduser().resolve())
 
 
 def _absolute_paths(study: StudyFile) -> StudyFile:
@@ -300,7 +326,8 @@ def _absolute_paths(study: StudyFile) -> StudyFile:
             ev[key] = _abs(ev[key])
     run = dataclasses.replace(study.run, eval=ev)
     return dataclasses.replace(study, dataset=dataset, run=run,
-                               storage_path=_abs(study.storage_path))
+                               storage_path=_abs(study.storage_path),
+                               local_path=_abs(study.local_path))
 
 
 def _check(condition: bool, message: str) -> None:

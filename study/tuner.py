@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 import warnings
 import zlib
@@ -115,8 +114,24 @@ def prepare_study(study: StudyFile) -> dict:
 
 
 # -- Ray / Tune pieces ---------------------------------------------------------------------------
-def init_ray(address: str) -> bool:
-    """Start (local, dashboard off) or join (``auto`` / ``ray://``) Ray; True if we started it."""
+# Driver environment variables handed on to every trial process (non-secret settings only:
+# credentials stay with each node, e.g. its cloud role or its own environment).
+TRIAL_ENV_PASSTHROUGH = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION",
+                         "GOOGLE_CLOUD_PROJECT", "GAN_DATA_ROOT", "GAN_CACHE_DIR")
+
+
+def trial_env(tracking_uri: str) -> dict[str, str]:
+    """The ``runtime_env`` variables of a study's trials on any node: ``MLFLOW_TRACKING_URI``
+    (credential-free: the study file refuses passwords in it) and the pass-through settings
+    present in the driver's environment."""
+    env = {"MLFLOW_TRACKING_URI": tracking_uri}
+    env.update({k: os.environ[k] for k in TRIAL_ENV_PASSTHROUGH if os.environ.get(k)})
+    return env
+
+
+def init_ray(address: str, env_vars: dict[str, str] | None = None) -> bool:
+    """Start (local, dashboard off) or join (``auto`` / ``ray://``) Ray with ``env_vars`` in the
+    job's runtime environment (every trial on every node gets them); True if we started it."""
     import ray
 
     # Forced experiment snapshots (num_to_keep + frequent evaluations) are expected here.
@@ -125,10 +140,13 @@ def init_ray(address: str) -> bool:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if ray.is_initialized():
         return False
+    runtime_env = {"env_vars": dict(env_vars)} if env_vars else None
     if address == "local":
-        ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
+        ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True,
+                 runtime_env=runtime_env)
     else:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True,
+                 runtime_env=runtime_env)
     return True
 
 
@@ -217,7 +235,7 @@ def build_tuner(study: StudyFile, gan: str, state: dict):
     closer = TrialRunCloser(state["tracking_uri"], state["experiment_id"], state["parent_run_id"],
                             gan, metric, mode, study.budget.max_steps, study.max_t)
     run_config = tune.RunConfig(
-        name=gan, storage_path=str(study.study_dir.resolve()),
+        name=gan, storage_path=study.tune_storage,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=metric,
                                                 checkpoint_score_order=mode),
         failure_config=tune.FailureConfig(max_failures=study.max_failures),
@@ -268,15 +286,14 @@ def run_sweep(study: StudyFile, gan: str, state: dict, *, resume: bool) -> None:
 
     from study import tracking
 
-    exp_dir = study.study_dir.resolve() / gan
-    if resume and tune.Tuner.can_restore(str(exp_dir)):
+    exp_dir = f"{study.tune_storage}/{gan}"
+    if resume and tune.Tuner.can_restore(exp_dir):
         print(f"[{gan}] restoring the interrupted sweep from {exp_dir}", flush=True)
-        tuner = tune.Tuner.restore(str(exp_dir), trainable=_trainable(study),
+        tuner = tune.Tuner.restore(exp_dir, trainable=_trainable(study),
                                    param_space=param_space(study, gan, state),
                                    resume_unfinished=True, resume_errored=True)
     else:
-        if exp_dir.exists():  # started but never saved a restorable state: start it again
-            shutil.rmtree(exp_dir)
+        if remove_dir(exp_dir):  # started but never saved a restorable state: start it again
             for run in tracking.children(state["tracking_uri"], state["experiment_id"],
                                          state["parent_run_id"], gan):
                 if run.info.status == "RUNNING":
@@ -290,6 +307,19 @@ def run_sweep(study: StudyFile, gan: str, state: dict, *, resume: bool) -> None:
     if not sweep_complete(results, expected_trials(study, gan)):
         raise StudyInterrupted(gan)
     reconcile_sweep(study, gan, state, {t.trial_id for t in results._experiment_analysis.trials})
+
+
+def remove_dir(path: str) -> bool:
+    """Delete a folder on the local disk or behind a URI (pyarrow filesystems: s3://, gs://);
+    False when there was none."""
+    import pyarrow.fs
+
+    fs, inner = pyarrow.fs.FileSystem.from_uri(path) if "://" in path else \
+        (pyarrow.fs.LocalFileSystem(), path)
+    if fs.get_file_info(inner).type == pyarrow.fs.FileType.NotFound:
+        return False
+    fs.delete_dir(inner)
+    return True
 
 
 def reconcile_sweep(study: StudyFile, gan: str, state: dict, trial_ids: set[str]) -> dict:
@@ -332,7 +362,7 @@ def start_ray_checked(study: StudyFile) -> bool:
     """Start/join Ray and check a trial fits on some node (else StudyError, Ray left as found)."""
     from study.preflight import check_cluster
 
-    started = init_ray(study.ray_address)
+    started = init_ray(study.ray_address, trial_env(study.tracking_uri))
     try:
         check_cluster(study)
     except StudyError:

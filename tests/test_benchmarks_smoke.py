@@ -12,7 +12,8 @@ SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
 
 
 def test_there_are_benchmarks():
-    assert {"toy_modes.py", "eval_cache.py", "mnist_fid_curve.py"} <= set(SCRIPTS)
+    assert {"toy_modes.py", "eval_cache.py", "mnist_fid_curve.py", "asha_vs_full.py", "overheads.py",
+            "scaling.py", "mode_coverage.py", "mnist_class_balance.py"} <= set(SCRIPTS)
 
 
 @pytest.mark.slow

@@ -72,6 +72,29 @@ def test_defaults_and_absolute_paths(tmp_path, monkeypatch):
     resolve_config(base)
 
 
+def test_uri_storage_keeps_the_driver_files_local(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    local = parse_study({"name": "q", "gans": ["mbgan"]})
+    assert not local.remote_storage and local.tune_storage == str(tmp_path / "studies" / "q")
+    study = parse_study({"name": "q", "gans": ["mbgan"], "storage_path": "s3://bucket/sweeps/",
+                         "local_path": "driver"})
+    assert study.remote_storage and study.storage_path == "s3://bucket/sweeps/"  # not made a path
+    assert study.tune_storage == "s3://bucket/sweeps/q"
+    assert study.study_dir == tmp_path / "driver" / "q"
+    assert study.tracking_uri == f"sqlite:///{tmp_path}/driver/q/mlflow.db"
+
+
+def test_trials_get_the_tracking_uri_and_no_credentials(monkeypatch):
+    from study.tuner import trial_env
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "pw")
+    monkeypatch.delenv("GAN_DATA_ROOT", raising=False)
+    env = trial_env("http://mlflow:5000")
+    assert env == {"MLFLOW_TRACKING_URI": "http://mlflow:5000", "AWS_ENDPOINT_URL": "http://127.0.0.1:9000"}
+
+
 def test_metric_learning_shorthand_and_duplicates():
     study = parse_study(_doc(gans=["mbgan", "metric_learning"]))
     assert study.gans[0] == "mbgan"
