@@ -66,7 +66,7 @@ def train_one(gan: str, args) -> dict:
 
 
 def render(rows: list[dict], args) -> str:
-    lines = [f"# MNIST class balance (TripletGAN table 1 measure) and domain FID",
+    lines = ["# MNIST class balance (TripletGAN table 1 measure) and domain FID",
              "",
              f"MLP nets of TripletGAN (`mlp_mnist`), real MNIST t10k split (32x32), {args.steps} steps, "
              f"batch {args.batch_size}, seed {args.seed}, CPU 1 thread. {args.num_samples} generated digits "

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
+
+from _fault_polling import wait_for_trial_eval
 
 pytestmark = pytest.mark.slow
 
@@ -48,22 +49,12 @@ def test_trial_on_a_lost_node_resumes_on_the_other_node(cluster, tmp_path, monke
     lost: dict = {}
 
     def remove_the_trials_node():
-        deadline = time.time() + 240
-        while time.time() < deadline and not lost:
-            try:
-                state = json.loads((study.study_dir / "study_state.json").read_text())
-                client = MlflowClient(state["tracking_uri"])
-                for run in client.search_runs([state["experiment_id"]], "tags.kind = 'trial'"):
-                    steps = [m.step for m in client.get_metric_history(run.info.run_id, "eval/modes")]
-                    node = run.data.tags.get("node_id")
-                    if node and max(steps, default=0) >= 100:
-                        victim = next(w for w in workers if w.node_id == node)
-                        lost.update(node=node, after=max(steps), run_id=run.info.run_id)
-                        c.remove_node(victim, allow_graceful=False)
-                        return
-            except Exception:  # the study or run is not there yet
-                pass
-            time.sleep(0.2)
+        found = wait_for_trial_eval(study.study_dir, 100)
+        if found:
+            run, after = found
+            node = run.data.tags["node_id"]
+            lost.update(node=node, after=after, run_id=run.info.run_id)
+            c.remove_node(next(w for w in workers if w.node_id == node), allow_graceful=False)
 
     thread = threading.Thread(target=remove_the_trials_node, daemon=True)
     thread.start()

@@ -7,9 +7,10 @@ import json
 import os
 import signal
 import threading
-import time
 
 import pytest
+
+from _fault_polling import wait_for_trial_eval
 
 pytestmark = pytest.mark.slow
 
@@ -31,20 +32,11 @@ def test_killed_worker_is_retried_from_its_checkpoint(tmp_path, monkeypatch):
     killed: dict = {}
 
     def killer():
-        deadline = time.time() + 240
-        while time.time() < deadline and not killed:
-            try:
-                state = json.loads((study.study_dir / "study_state.json").read_text())
-                client = MlflowClient(state["tracking_uri"])
-                for run in client.search_runs([state["experiment_id"]], "tags.kind = 'trial'"):
-                    steps = [m.step for m in client.get_metric_history(run.info.run_id, "eval/modes")]
-                    if run.data.tags.get("pid") and max(steps, default=0) >= 100:
-                        os.kill(int(run.data.tags["pid"]), signal.SIGKILL)
-                        killed.update(run_id=run.info.run_id, after=max(steps))
-                        return
-            except Exception:  # the study or run is not there yet
-                pass
-            time.sleep(0.2)
+        found = wait_for_trial_eval(study.study_dir, 100)
+        if found:
+            run, after = found
+            os.kill(int(run.data.tags["pid"]), signal.SIGKILL)
+            killed.update(run_id=run.info.run_id, after=after)
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
