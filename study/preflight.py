@@ -38,15 +38,15 @@ def _check_uri(field: str, uri: str) -> None:
 
     import pyarrow.fs
 
-    probe = f".write-test-{uuid.uuid4().hex[:8]}"
     try:
         fs, root = pyarrow.fs.FileSystem.from_uri(uri)
         fs.create_dir(root)
-        with fs.open_output_stream(f"{root.rstrip('/')}/{probe}") as out:
+        probe = f"{root.rstrip('/')}/.write-test-{uuid.uuid4().hex[:8]}"
+        with fs.open_output_stream(probe) as out:
             out.write(b"ok")
-        with fs.open_input_stream(f"{root.rstrip('/')}/{probe}") as inp:
+        with fs.open_input_stream(probe) as inp:
             ok = inp.read() == b"ok"
-        fs.delete_file(f"{root.rstrip('/')}/{probe}")
+        fs.delete_file(probe)
     except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... with long messages
         reason = " ".join(str(exc).split())[:300]
         raise StudyError(f"{field} = {uri!r}: not writable ({type(exc).__name__}: {reason})") from None

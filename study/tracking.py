@@ -20,7 +20,8 @@ from ray import tune
 
 from trainables.metric_names import DIVERGED, STEP
 from trainables.tune_trainable import (PARAM_KEY_MAX, PARAM_VALUE_MAX, TAG_GAN, TAG_KIND, TAG_PARENT,
-                                       TAG_PRIMARY, TAG_STOP_REASON, TAG_STUDY, TAG_TRIAL_ID)
+                                       TAG_PRIMARY, TAG_STOP_REASON, TAG_STUDY,
+                                       find_trial_run)
 
 CURVES_DIR = "curves"  # artifact folder of a child run's metric-curve plot
 TERMINAL = ("FINISHED", "FAILED", "KILLED")  # MLflow's final run statuses
@@ -83,11 +84,9 @@ def children(uri: str, experiment_id: str, parent_run_id: str, gan: str | None =
 
 
 def find_child(uri: str, experiment_id: str, parent_run_id: str, trial_id: str):
-    client = client_for(uri)
-    runs = client.search_runs([experiment_id], max_results=1,
-                              filter_string=f"tags.`{TAG_PARENT}` = '{parent_run_id}' and "
-                                            f"tags.{TAG_TRIAL_ID} = '{trial_id}'")
-    return runs[0] if runs else None
+    """The child run of ``trial_id`` (the trainable's own lookup), None if not created."""
+    return find_trial_run(client_for(uri), {"experiment_id": experiment_id,
+                                            "parent_run_id": parent_run_id}, trial_id)
 
 
 def log_curve(uri: str, run_id: str, metric: str | None = None) -> Path | None:

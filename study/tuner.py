@@ -31,7 +31,7 @@ import warnings
 import zlib
 from pathlib import Path
 
-from study.study_file import StudyError, StudyFile, parse_study
+from study.study_file import StudyError, StudyFile, is_uri, parse_study
 from trainables.config import resolve_config
 from trainables.tune_trainable import TAG_STOP_REASON, TAG_TRIAL_ID, study_metric
 
@@ -314,7 +314,7 @@ def remove_dir(path: str) -> bool:
     False when there was none."""
     import pyarrow.fs
 
-    fs, inner = pyarrow.fs.FileSystem.from_uri(path) if "://" in path else \
+    fs, inner = pyarrow.fs.FileSystem.from_uri(path) if is_uri(path) else \
         (pyarrow.fs.LocalFileSystem(), path)
     if fs.get_file_info(inner).type == pyarrow.fs.FileType.NotFound:
         return False
