@@ -44,12 +44,12 @@ from trainables.loop import GanRun  # noqa: E402
 from trainables.registry import GANS, metric_learning_gans  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-KEYS = ("eval/modes", "eval/modes_20", "eval/hq", "eval/kl")  # measures of the table
+KEYS = ("eval/fit", "eval/modes", "eval/modes_20", "eval/hq", "eval/kl")  # measures of the table
 DEFAULT_STEPS = 5000  # training iterations per run (toy_modes' budget)
 DEFAULT_SEEDS = (0, 1, 2)  # seeds per (setting, GAN, mixture)
 DEFAULT_STUDY_TRIALS = 8  # trials of each study of the `best` setting
 DEFAULT_STUDY_EVAL = 250  # evaluation interval = ASHA grace period of those studies
-DEFAULT_STUDY_METRIC = "eval/modes_20"  # rewards coverage AND quality (eval/modes does not)
+DEFAULT_STUDY_METRIC = "eval/fit"  # the toy default: rewards coverage AND quality in balance
 REDUCTION_FACTOR = 3  # ASHA keeps the top third at each rung
 STUDY_CONCURRENT = 2  # trials at once in a study (the platform's default)
 SMOKE = {"steps": 20, "seeds": [0], "gans": ["tripletgan", "nsgan"], "best_gans": ["tripletgan"],
@@ -78,6 +78,11 @@ def train_and_measure(config: dict, plot: Path | None) -> dict:
         evaluator.save_samples(run, plot)
     return {"seconds": round(seconds, 1), "it_per_s": round(run.cfg.steps / seconds, 1),
             **{k: float(metrics[k]) for k in KEYS}}
+
+
+def _train_job(job) -> dict:
+    torch.set_num_threads(1)
+    return train_and_measure(*job)
 
 
 def best_config(gan: str, data: str, args, storage: Path) -> dict:
@@ -130,23 +135,25 @@ def table(rows: list[dict], studies: dict, header: str) -> str:
             continue
         n = 25 if data == "grid25" else 8
         lines += [f"## {data} ({n} modes)", "",
-                  "| GAN | setting | seeds | modes | modes_20 | % HQ | KL | it/s |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| GAN | setting | steps | seeds | fit | modes | modes_20 | % HQ | KL | it/s |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         groups: dict = {}
         for r in sub:
-            groups.setdefault((r["gan"], r["setting"]), []).append(r)
+            groups.setdefault((r["gan"], r["setting"], r["steps"]), []).append(r)
         order = {g: i for i, g in enumerate(GANS)}
-        for (gan, setting), g in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1] != "defaults")):
+        for (gan, setting, steps), g in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 99),
+                                                                              kv[0][1] != "defaults", kv[0][2])):
             lines.append(
-                f"| {gan} | {setting} | {len(g)} | {_fmt([r['eval/modes'] for r in g])} | "
+                f"| {gan} | {setting} | {steps} | {len(g)} | {_fmt([r.get('eval/fit', float('nan')) for r in g], digits=3)} | "
+                f"{_fmt([r['eval/modes'] for r in g])} | "
                 f"{_fmt([r['eval/modes_20'] for r in g])} | {_fmt([r['eval/hq'] for r in g], 100)} | "
                 f"{_fmt([r['eval/kl'] for r in g], digits=2)} | {_fmt([r['it_per_s'] for r in g], digits=0)} |")
         if not any(r["setting"] == "best" for r in sub):
-            lines.append("| *(setting `best` not run on this mixture)* | | | | | | | |")
+            lines.append("| *(setting `best` not run on this mixture)* | | | | | | | | | |")
         for method, by_data in PUBLISHED.items():
             if data in by_data:
                 modes, hq, kl = by_data[data]
-                lines.append(f"| *{method}* | published | - | {modes:g} | - | {hq:g} | "
+                lines.append(f"| *{method}* | published | - | - | - | {modes:g} | - | {hq:g} | "
                              f"{'-' if kl is None else f'{kl:g}'} | - |")
         lines.append("")
     if studies:
@@ -185,6 +192,7 @@ def main(argv=None) -> int:
     parser.add_argument("--study-eval", type=int, default=DEFAULT_STUDY_EVAL, help="study evaluation interval")
     parser.add_argument("--study-metric", default=DEFAULT_STUDY_METRIC)
     parser.add_argument("--out", default=str(RESULTS / "mode_coverage"), help="output prefix (.md/.json)")
+    parser.add_argument("--processes", type=int, default=1, help="runs of the defaults phase at once (1 thread each)")
     parser.add_argument("--smoke-test", action="store_true", help="CI size: 20 steps, 2 GANs, a 2-trial study, temp output")
     args = parser.parse_args(argv)
     if args.smoke_test:
@@ -230,10 +238,18 @@ def main(argv=None) -> int:
         save()
 
     if args.phase in ("defaults", "all"):
-        for data in args.data:
-            for gan in args.gans:
-                for seed in args.seeds:
-                    one("defaults", gan, data, seed, None)
+        jobs = [(gan, data, seed) for data in args.data for gan in args.gans for seed in args.seeds
+                if not done("defaults", gan, data, seed)]
+        configs = [(run_config(gan, data, args.steps, seed, None),
+                    plots / f"{gan}-{data}-defaults.png" if seed == args.seeds[0] else None) for gan, data, seed in jobs]
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(args.processes) as pool:
+            for (gan, data, seed), result in zip(jobs, pool.imap(_train_job, configs)):
+                rows.append({"setting": "defaults", "gan": gan, "data": data, "seed": seed,
+                             "steps": args.steps, **result})
+                print(json.dumps(rows[-1]), flush=True)
+                save()
     if args.phase in ("best", "all"):
         import ray
 

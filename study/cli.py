@@ -47,6 +47,15 @@ def cmd_run(args) -> int:
         print(f"# study file: {path}{' (smoke test)' if args.smoke_test else ''}")
         print(yaml.safe_dump(study.to_dict(), sort_keys=False), end="")
         print(f"# study dir: {study.study_dir}\n# MLflow: {study.tracking_uri}")
+        from study.tuner import metric_of
+
+        metric, mode = metric_of(study, study.gans[0])
+        rule = study.rank_rule()
+        print(f"# metric: {metric} ({mode}); trials ranked by {rule.by}"
+              f"{f' of the last {rule.k}' if rule.by == 'last_k_mean' else ''} of the evaluations "
+              f"at step >= {rule.after}")
+        if study.scheduler.type == "asha":
+            print(f"# ASHA rungs: {', '.join(map(str, study.asha_rungs))} steps (max_t {study.max_t})")
         for gan in study.gans:
             points = study.grid_points(gan)
             n = study.samples if points is None else len(points)
@@ -119,7 +128,7 @@ def cmd_sample(args) -> int:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from study.report import save_sample_image
+    from study.report import sample_output_kind, save_samples
     from trainables.loop import GanRun
     from trainables.tune_trainable import BEST_NAME, CHECKPOINTS_DIR
 
@@ -128,6 +137,10 @@ def cmd_sample(args) -> int:
         raise StudyError("sample: give either RUN_ID or --best STUDY")
     if args.n < 1:
         raise StudyError(f"-n = {args.n}: must be >= 1")
+    try:
+        sample_output_kind(args.output)
+    except ValueError as exc:
+        raise StudyError(str(exc)) from None
     if args.best is not None:
         from study.tuner import study_leaderboard
 
@@ -146,7 +159,10 @@ def cmd_sample(args) -> int:
         raise StudyError(f"run {run_id}: no {CHECKPOINTS_DIR}/{BEST_NAME} artifact "
                          f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     run = GanRun.from_checkpoint(local, device="cpu")
-    out = save_sample_image(run, args.n, Path(args.output), seed=args.seed)
+    try:
+        out = save_samples(run, args.n, args.output, seed=args.seed)
+    except ValueError as exc:
+        raise StudyError(str(exc)) from None
     print(f"{out} ({args.n} samples of {run.cfg.gan} on {run.cfg.data.name} at step {run.step}, "
           f"run {run_id})")
     return 0
@@ -210,11 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
     p.set_defaults(func=cmd_best)
 
-    p = sub.add_parser("sample", help="samples of a trial's best generator as a PNG")
+    p = sub.add_parser("sample", help="samples of a trial's best generator: PNG, .npz or a folder of PNGs")
     p.add_argument("run_id", nargs="?", help="MLflow run id of a trial")
     p.add_argument("--best", metavar="STUDY", help="the best trial of a study (dir or name)")
     p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
-    p.add_argument("-o", "--output", default="grid.png", help="output PNG (default grid.png)")
+    p.add_argument("-o", "--output", default="grid.png",
+                   help="FILE.png: scatter plot / image grid (default grid.png); FILE.npz: the raw "
+                        "array (key 'samples'); DIR/: one PNG per image (torch-fidelity --input1)")
     p.add_argument("--seed", type=int, default=0, help="noise seed")
     p.add_argument("--tracking-uri", help="MLflow tracking URI holding RUN_ID")
     p.set_defaults(func=cmd_sample)

@@ -1,24 +1,25 @@
 """Results of a study: leaderboard (best trial per GAN), tables, curve plots, sample images.
 
 The leaderboard is computed from MLflow (the source of truth across retries and resumes): for
-each child run of the study's parent, the best value of its primary metric over its curve and
-the FIRST step reaching it (the loop's "is best" test is strict, so that step is the one saved
-in ``best.pt``); per GAN the best run wins (ties: earlier step, then fewer steps trained).
+each child run of the study's parent, the ranked evaluation of its primary metric under the
+study's :class:`~trainables.ranking.RankRule` (tag ``rank_rule``; default: the best evaluation
+after step 0, the first step reaching it, which is the one saved in ``best.pt``); per GAN the
+best run wins (ties: earlier step, then fewer steps trained).
 """
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from trainables.evaluation import IMAGE_KEYS, image_grid, scatter_plot
-from trainables.metric_names import EVAL_FID, EVAL_HQ, EVAL_KID, EVAL_MODES, EVAL_MODES_20
-from trainables.tune_trainable import (TAG_DIVERGED_AT, TAG_GAN, TAG_MODE, TAG_PRIMARY,
+from trainables.metric_names import EVAL_FID, EVAL_HQ, EVAL_KID, EVAL_KL, EVAL_MODES_20
+from trainables.ranking import RankRule, better
+from trainables.tune_trainable import (TAG_DIVERGED_AT, TAG_GAN, TAG_MODE, TAG_PRIMARY, TAG_RANK,
                                        TAG_SEARCHED, TAG_STOP_REASON, TAG_TRIAL_ID)
 
-# Extra columns of the leaderboard table (values at the best step), the optimised one left out.
-TOY_COLUMNS = (EVAL_MODES, EVAL_HQ, EVAL_MODES_20)
+# Extra columns of the leaderboard table (values at the ranked step), the optimised one left out.
+TOY_COLUMNS = (EVAL_MODES_20, EVAL_HQ, EVAL_KL)
 IMAGE_COLUMNS = (EVAL_FID, EVAL_KID)
 
 
@@ -27,21 +28,15 @@ def extra_columns(metric: str) -> tuple[str, ...]:
     return tuple(k for k in group if k != metric)
 
 
-def _better(a: float, b: float, mode: str) -> bool:
-    return a > b if mode == "max" else a < b
-
-
 def best_of_run(client, run) -> dict | None:
-    """``{value, step, steps_trained}`` of the best point of a child run's primary metric
-    (first step reaching the best value); None when the run logged no finite value."""
+    """``{value, step, steps_trained, points}`` of a child run's ranked evaluation of its primary
+    metric under its rank rule (tag ``rank_rule``); None when no evaluation can rank."""
     metric, mode = run.data.tags.get(TAG_PRIMARY), run.data.tags.get(TAG_MODE, "max")
     if not metric:
         return None
+    rule = RankRule(**json.loads(run.data.tags.get(TAG_RANK) or "{}"))
     history = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, metric))
-    best = None
-    for step, value in history:
-        if math.isfinite(value) and (best is None or _better(value, best[1], mode)):
-            best = (step, value)
+    best = rule.select(history, mode)
     if best is None:
         return None
     return {"value": best[1], "step": best[0], "steps_trained": history[-1][0],
@@ -79,7 +74,7 @@ def leaderboard(uri: str, experiment_id: str, parent_run_id: str) -> list[dict]:
                "status": run.info.status, "stop_reason": tags.get(TAG_STOP_REASON, ""),
                "config": json.loads(tags.get(TAG_SEARCHED) or "{}")}
         old = per_gan.get(gan)
-        if old is None or _better(row["value"], old["value"], mode) or (
+        if old is None or better(row["value"], old["value"], mode) or (
                 row["value"] == old["value"] and (row["step"], row["steps_trained"])
                 < (old["step"], old["steps_trained"])):
             per_gan[gan] = row
@@ -98,6 +93,45 @@ def leaderboard(uri: str, experiment_id: str, parent_run_id: str) -> list[dict]:
     for i, row in enumerate(rows, 1):
         row["rank"] = i
     return rows
+
+
+def figures_line(row: dict, study) -> str:
+    """``: 17/25 modes with >= 20 HQ points, 58% HQ, KL 0.05`` for a toy row ('' otherwise)."""
+    extras = row.get("extras", {})
+    if EVAL_MODES_20 not in extras:
+        return ""
+    from trainables.data.toy import mixture_of
+    from trainables.config import DataConfig
+
+    try:
+        k = mixture_of(DataConfig(name=study.dataset.name, mixture=study.dataset.mixture)).num_modes
+    except ValueError:
+        k = "?"
+    parts = [f"{extras[EVAL_MODES_20]:.0f}/{k} modes with >= 20 HQ points"]
+    if EVAL_HQ in extras:
+        parts.append(f"{100 * extras[EVAL_HQ]:.0f}% HQ")
+    if EVAL_KL in extras:
+        parts.append(f"KL {extras[EVAL_KL]:.2f}")
+    return ": " + ", ".join(parts)
+
+
+def rung_medians(uri: str, experiment_id: str, parent_run_id: str, metric: str,
+                 rungs: list[int]) -> dict[int, float]:
+    """Median of ``metric`` at each ASHA rung over the trials that reached it (what ASHA compared)."""
+    import statistics
+
+    from study.tracking import children, client_for
+
+    client = client_for(uri)
+    at: dict[int, list[float]] = {r: [] for r in rungs}
+    for run in children(uri, experiment_id, parent_run_id):
+        if run.data.tags.get(TAG_STOP_REASON) == "orphaned":
+            continue
+        values = {m.step: m.value for m in client.get_metric_history(run.info.run_id, metric)}
+        for r in rungs:
+            if r in values:
+                at[r].append(values[r])
+    return {r: statistics.median(v) for r, v in at.items() if v}
 
 
 def _fmt(value) -> str:
@@ -163,14 +197,70 @@ def plot_curve(curves: dict[str, list[tuple[int, float]]], path: Path, title: st
     return path
 
 
-def save_sample_image(run, n: int, path: Path, seed: int = 0) -> Path:
-    """``n`` samples of a rebuilt run's generator: a scatter over the mixture's modes (toy data)
-    or an image grid (``sqrt(n)`` per row). Noise is seeded (``seed``)."""
+SAMPLES_KEY = "samples"  # array name inside a ``.npz`` written by ``study sample -o out.npz``
+
+
+def sample_output_kind(path: str) -> str:
+    """How ``study sample -o PATH`` writes: ``npz`` (raw array), ``dir`` (one PNG per image,
+    PATH ends with '/' or is an existing folder) or ``png`` (a scatter plot / an image grid)."""
+    if path.endswith(".npz"):
+        return "npz"
+    if path.endswith(("/", "\\")) or Path(path).is_dir():
+        return "dir"
+    if not path.lower().endswith(".png"):
+        raise ValueError(f"-o {path!r}: accepted outputs are FILE.png (plot or grid), FILE.npz "
+                         f"(raw samples) or DIR/ (one PNG per image)")
+    return "png"
+
+
+def save_samples(run, n: int, path: str, seed: int = 0) -> Path:
+    """Write ``n`` samples of a rebuilt run's generator (seeded noise) as :func:`sample_output_kind`
+    says: ``.npz`` holds key ``samples`` (toy: (n, 2) float32; images: uint8 NCHW in [0, 255]);
+    ``DIR/`` holds ``000000.png``... (images only: the folder torch-fidelity's ``--input1`` reads);
+    ``.png`` is :func:`save_sample_image`'s plot or grid."""
+    import numpy as np
+
+    kind = sample_output_kind(path)
+    if kind == "png":
+        return save_sample_image(run, n, Path(path), seed=seed)
+    samples = _generate(run, n, seed)
+    if not run.cfg.is_toy:
+        from trainables.data.image_tensors import to_uint8
+
+        samples = to_uint8(samples)
+    if kind == "npz":
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        array = samples.numpy().astype(np.float32 if run.cfg.is_toy else np.uint8)
+        np.savez_compressed(out, **{SAMPLES_KEY: array})
+        return out
+    if run.cfg.is_toy:
+        raise ValueError(f"-o {path!r}: a folder of PNGs holds images; {run.cfg.data.name} samples are "
+                         f"2D points: use FILE.npz or FILE.png")
+    from PIL import Image
+
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(samples.numpy()):
+        pixels = image.transpose(1, 2, 0)
+        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(out / f"{i:06d}.png")
+    return out
+
+
+def _generate(run, n: int, seed: int):
     import torch
 
     gen = torch.Generator().manual_seed(seed)
-    samples = run.generate(run.sample_z(n, generator=gen).cpu())
+    return run.generate(run.sample_z(n, generator=gen).cpu())
+
+
+def save_sample_image(run, n: int, path: Path, seed: int = 0) -> Path:
+    """``n`` samples of a rebuilt run's generator: a scatter over the mixture's modes (toy data)
+    or an image grid (``sqrt(n)`` per row). Noise is seeded (``seed``)."""
+    samples = _generate(run, n, seed)
     if run.cfg.is_toy:
+        from trainables.data.toy import mixture_of
+
         title = f"{run.cfg.gan} on {run.cfg.data.name}, step {run.step}, n={n}"
-        return scatter_plot(samples, run.cfg.data.name, title, Path(path))
+        return scatter_plot(samples, mixture_of(run.cfg.data), title, Path(path))
     return image_grid(samples, Path(path))

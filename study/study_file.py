@@ -16,10 +16,13 @@ Layout (every section and key optional except ``name``)::
     ray_address = "local"             # local | auto | ray://host:port | host:port
     max_concurrent = 2                # trials running at once (per GAN sweep)
     max_failures = 1                  # retries of a crashed trial (from its last checkpoint)
-    [dataset]   name, root, download, batch_size, image_size, num_workers, max_items
+    [dataset]   name, mixture (name = "mixture": {kind = ring|grid|means, ...}), root, download,
+                batch_size, image_size, num_workers, max_items
     [run]       seed, device, [run.net], [run.optim], [run.eval], [run.hparams.<gan>]
     [budget]    max_steps, eval_every
-    [search]    samples_per_gan, sampler (tpe|random), seed, grid (name or {key = [values]})
+    [search]    samples_per_gan, sampler (tpe|random), seed, grid (name or {key = [values]}),
+                metric (toy default eval/fit, images eval/fid), rank_by (best|final|last_k_mean),
+                rank_k, rank_after (default: the first ASHA rung)
     [scheduler] type (asha|none), grace_period, reduction_factor, max_t (steps)
     [resources] cpu, gpu (per trial; fractions allowed)
     [mlflow]    tracking_uri, experiment, loss_every, flush_every, register_model
@@ -49,6 +52,7 @@ class StudyError(ValueError):
 @dataclass(frozen=True)
 class DatasetSection:
     name: str = "grid25"  # dataset (see trainables.config.DATA_FAMILIES)
+    mixture: dict | None = None  # name = "mixture": {kind = ring|grid|means, ...} (a 2D mixture)
     root: str | None = None  # image datasets: folder holding the data (relative to the cwd)
     download: bool = False  # let torchvision download a missing dataset
     batch_size: int | None = None  # None: the GAN's / family's default
@@ -79,7 +83,10 @@ class SearchSection:
     sampler: Literal["tpe", "random"] = "tpe"  # Optuna sampler
     seed: int = 0  # sampler seed (a parallel study is still not bit-reproducible)
     grid: Any = None  # a named grid (search_spaces.grids.GRIDS) or {dotted key: [values]}
-    metric: str | None = None  # metric to optimise (default: the dataset's primary, eval/modes or eval/fid)
+    metric: str | None = None  # metric to optimise (default: the dataset's primary, eval/fit or eval/fid)
+    rank_by: Literal["best", "final", "last_k_mean"] = "best"  # which evaluation ranks a trial
+    rank_k: int = 3  # evaluations averaged by rank_by = "last_k_mean"
+    rank_after: int | None = None  # evaluations before this step never rank (default: first ASHA rung)
 
 
 @dataclass(frozen=True)
@@ -165,6 +172,26 @@ class StudyFile:
     @property
     def max_t(self) -> int:
         return self.scheduler.max_t or self.budget.max_steps
+
+    @property
+    def asha_rungs(self) -> list[int]:
+        """ASHA's milestones: grace_period * reduction_factor^k below max_t."""
+        rungs, t = [], float(self.grace_period)
+        while t < self.max_t:
+            rungs.append(int(t))
+            t *= self.scheduler.reduction_factor
+        return rungs
+
+    def rank_rule(self):
+        """The trials' :class:`~trainables.ranking.RankRule`: ``search.rank_by`` / ``rank_k``, and
+        ``rank_after`` defaulting to the first ASHA rung (the grace period; with no scheduler, the
+        first evaluation after step 0): an untrained generator never ranks."""
+        from trainables.ranking import RankRule
+
+        after = self.search.rank_after
+        if after is None:
+            after = self.grace_period if self.scheduler.type == "asha" else 1
+        return RankRule(by=self.search.rank_by, k=self.search.rank_k, after=after)
 
     def to_dict(self) -> dict:
         """Plain nested dict (every default filled in); ``parse_study(to_dict())`` gives it back."""
@@ -393,6 +420,9 @@ def validate_study(study: StudyFile) -> None:
     elif s.grid is not None:
         _check(isinstance(s.grid, str), f"search.grid = {s.grid!r}: expected a grid name or a "
                                          f"mapping {{dotted key: [values]}}")
+    _check(s.rank_k >= 1, f"search.rank_k = {s.rank_k!r}: must be >= 1")
+    _check(s.rank_after is None or s.rank_after >= 0,
+           f"search.rank_after = {s.rank_after!r}: must be >= 0")
     if s.metric is not None:
         from trainables.evaluation import IMAGE_KEYS, TOY_KEYS
 

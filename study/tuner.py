@@ -189,7 +189,7 @@ def param_space(study: StudyFile, gan: str, state: dict) -> dict:
                        "parent_run_id": state["parent_run_id"], "study_name": study.name, "gan": gan,
                        "search": "optuna" if points is None else "grid",
                        "loss_every": study.mlflow.loss_every, "flush_every": study.mlflow.flush_every,
-                       "metric": study.search.metric}}
+                       "metric": study.search.metric, "rank": study.rank_rule().to_dict()}}
     if points is not None:
         space["grid_point"] = tune.grid_search(points)
     return space
@@ -441,6 +441,9 @@ def finish_study(study: StudyFile, state: dict) -> list[dict]:
                 "gan": best["gan"], "metric": best["metric"], "value": best["value"],
                 "step": best["step"], "trial_id": best["trial_id"]})
             state["registered_model"] = {"name": study.name, "version": version}
+    if rows and study.scheduler.type == "asha":
+        state["rung_medians"] = report.rung_medians(uri, state["experiment_id"], parent, rows[0]["metric"],
+                                                    study.asha_rungs)
     client.set_terminated(parent, "FINISHED")
     print_summary(study, state, rows)
     return rows
@@ -453,9 +456,15 @@ def print_summary(study: StudyFile, state: dict, rows: list[dict]) -> None:
           f"wall time {state.get('wall_s', 0.0):.0f}s", flush=True)
     print(report.format_table(rows), flush=True)
     if rows:
-        print(f"\nbest: {rows[0]['gan']} trial {rows[0]['trial_id']} "
-              f"{rows[0]['metric']}={rows[0]['value']:.4g} at step {rows[0]['step']} "
-              f"(MLflow run {rows[0]['run_id']})")
+        best = rows[0]
+        figures = report.figures_line(best, study)
+        print(f"\nbest: {best['gan']} trial {best['trial_id']} "
+              f"{best['metric']}={best['value']:.4g} at step {best['step']}{figures} "
+              f"(MLflow run {best['run_id']})")
+    medians = state.get("rung_medians")
+    if medians:
+        print("ASHA rung medians of " + rows[0]["metric"] + ": "
+              + ", ".join(f"{m:.3g} at step {r}" for r, m in medians.items()))
     reg = state.get("registered_model")
     if reg:
         print(f"registered model: models:/{reg['name']}/{reg['version']}")

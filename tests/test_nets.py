@@ -12,6 +12,7 @@ from trainables.nets import (ARCHS, MLP, SNDCGANCritic, SpectralNormed, arch_kwa
 SHAPE_CASES = [  # (arch, data_shape)
     ("toy_triplet", (2,)),
     ("toy_gngan", (2,)),
+    ("toy_pacgan", (2,)),
     ("mlp_mnist", (1, 32, 32)),
     ("mlp_mnist", (3, 32, 32)),
     ("sndcgan", (1, 32, 32)),
@@ -59,7 +60,7 @@ def _weight_layers(module):
     return [m for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
 
 
-@pytest.mark.parametrize("arch,data_shape", [("toy_triplet", (2,)), ("toy_gngan", (2,)),
+@pytest.mark.parametrize("arch,data_shape", [("toy_triplet", (2,)), ("toy_gngan", (2,)), ("toy_pacgan", (2,)),
                                              ("mlp_mnist", (1, 32, 32)), ("sndcgan", (3, 32, 32)),
                                              ("sndcgan", (1, 48, 48)), ("dcgan64", (3, 64, 64))])
 @pytest.mark.parametrize("sn", ["pim", "pico"])
@@ -157,3 +158,22 @@ def test_bad_arguments():
         build_nets("sndcgan", data_shape=(3, 30, 30), z_dim=8, embed_dim=1)
     with pytest.raises(ValueError, match="data_shape"):
         build_nets("dcgan64", data_shape=(3, 48, 48), z_dim=8, embed_dim=1)
+
+
+def test_pacgan_toy_structure_and_maxout_reference():
+    """PacGAN's 2D nets: G 4 x (FC400, BN, ReLU) + linear; D 3 x maxout(200, 5 pieces) + head.
+    Each maxout layer equals the max over 5 separate affine maps (loop reference)."""
+    from trainables.nets.pacgan_toy import Maxout
+
+    nets = build_nets("toy_pacgan", data_shape=(2,), z_dim=2, embed_dim=16)
+    g_layers = [m for m in nets["G"].modules() if isinstance(m, (nn.Linear, nn.BatchNorm1d))]
+    assert [type(m).__name__ for m in g_layers] == ["Linear", "BatchNorm1d"] * 4 + ["Linear"]
+    assert [m.out_features for m in g_layers if isinstance(m, nn.Linear)] == [400] * 4 + [2]
+    maxouts = [m for m in nets["D"].modules() if isinstance(m, Maxout)]
+    assert [(m.width, m.pieces) for m in maxouts] == [(200, 5)] * 3
+    layer = maxouts[0]
+    x = torch.randn(7, 2, generator=torch.Generator().manual_seed(0))
+    w, b = layer.linear.weight.view(200, 5, 2), layer.linear.bias.view(200, 5)
+    ref = torch.tensor([[max(float(w[u, k] @ x[i] + b[u, k]) for k in range(5)) for u in range(200)]
+                        for i in range(7)])
+    assert torch.allclose(layer(x), ref, atol=1e-5)

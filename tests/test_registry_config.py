@@ -34,20 +34,23 @@ def test_register_rejects_duplicates_and_wrong_types():
 
 @pytest.mark.parametrize("gan,dataset,expected", [
     ("tripletgan", "ring8", {"hparams.margin": 0.5, "hparams.embed_dim": 16, "hparams.distance": "arc",
-                             "optim.lr_g": 1e-3, "optim.lr_d": 2e-4, "data.batch_size": 512,
-                             "net.arch": "toy_triplet", "net.z_dim": 128}),
+                             "optim.lr_g": 1e-4, "optim.lr_d": 1e-4, "optim.beta1_d": 0.5,
+                             "data.batch_size": 100, "net.arch": "toy_pacgan", "net.z_dim": 2}),
     ("tripletgan", "mnist", {"hparams.margin": 1.0, "optim.lr_g": 5e-4, "optim.lr_d": 5e-4,
                              "data.batch_size": 256, "net.arch": "mlp_mnist"}),
     ("tripletgan", "cifar10", {"hparams.margin": 1.6, "hparams.embed_dim": 64, "data.batch_size": 256}),
     ("tripletgan", "stl10", {"hparams.margin": 1.6, "hparams.embed_dim": 128, "optim.lr_d": 1e-4}),
-    ("mlgan", "ring8", {"hparams.variant": "vanilla", "hparams.lam": 0.5, "hparams.beta": 0.0,
+    ("mlgan", "mnist", {"hparams.variant": "vanilla", "hparams.lam": 0.5, "hparams.beta": 0.0,
                         "hparams.embed_dim": 64}),
+    ("mlgan", "ring8", {"hparams.variant": "center", "hparams.lam": 1.0, "hparams.beta": 10.0,
+                        "hparams.embed_dim": 5}),
+    ("mbgan", "grid25", {"hparams.alpha": 2.0, "hparams.embed_dim": 500}),
     ("mbgan", "celeba", {"hparams.alpha": 20.0, "hparams.embed_dim": 500, "optim.lr_d": 2e-4,
                          "data.batch_size": 128, "net.z_dim": 100, "net.z_dist": "uniform01"}),
     ("gngan", "ring8", {"hparams.alpha": 0.05, "hparams.lambda_p": 0.1, "hparams.lambda_m1": 0.1,
-                        "hparams.lambda_r": 1.0, "optim.beta1_d": 0.8, "optim.lr_decay": 0.99,
-                        "optim.lr_decay_every": 10000, "data.batch_size": 128, "net.z_dist": "uniform",
-                        "net.arch": "toy_gngan"}),
+                        "hparams.lambda_r": 1.0, "optim.beta1_d": 0.5, "optim.lr_decay": 1.0,
+                        "data.batch_size": 100, "net.arch": "toy_pacgan"}),
+    ("gngan", "mixture", {"hparams.lambda_p": 0.1, "net.arch": "toy_pacgan", "net.z_dim": 2}),
     ("gngan", "cifar10", {"hparams.lambda_p": 1.0, "optim.beta2_d": 0.9, "net.z_dim": 128}),
     ("mmd_rep", "cifar10", {"hparams.lam": 1.0, "hparams.sigma": 1.0, "hparams.bounded": True,
                             "hparams.b_l": 0.25, "hparams.b_u": 4.0, "hparams.embed_dim": 16,
@@ -55,7 +58,10 @@ def test_register_rejects_duplicates_and_wrong_types():
     ("wgan_gp", "ring8", {"optim.n_critic": 5, "hparams.gp_weight": 10.0}),
 ])
 def test_defaults_follow_the_spec(gan, dataset, expected):
-    cfg = flatten(resolve_config({"gan": gan, "data": {"name": dataset}}).to_dict())
+    data = {"name": dataset}
+    if dataset == "mixture":
+        data["mixture"] = {"kind": "ring", "count": 3, "radius": 1.0, "std": 0.1}
+    cfg = flatten(resolve_config({"gan": gan, "data": data}).to_dict())
     for key, value in expected.items():
         assert cfg[key] == value, key
 
@@ -85,7 +91,7 @@ BAD = [
     ({"gan": "nsgan", "optim": {"beta1_d": 1.0}}, "optim.beta1_d"),
     ({"gan": "mlgan", "hparams": {"variant": "fancy"}}, "hparams.variant"),
     ({"gan": "gngan", "hparams": {"variant": "wgan"}}, "hparams.variant"),
-    ({"gan": "mlgan", "hparams": {"beta": 10}}, "hparams.beta"),
+    ({"gan": "mlgan", "data": {"name": "mnist"}, "hparams": {"beta": 10}}, "hparams.beta"),
     ({"gan": "tripletgan", "hparams": {"embed_dim": 0}}, "hparams.embed_dim"),
     ({"gan": "mbgan", "hparams": {"embed_dim": -3}}, "hparams.embed_dim"),
     ({"gan": "mbgan", "hparams": {"alpha": 0}}, "hparams.alpha"),
@@ -110,3 +116,14 @@ def test_bad_input_is_one_line_naming_the_field(config, field):
     msg = str(err.value)
     assert "\n" not in msg
     assert msg.split()[0].rstrip(":") == field or msg.startswith(field), msg
+
+
+@pytest.mark.parametrize("gan", ["tripletgan", "gngan"])
+def test_paper_toy_settings_stay_selectable(gan):
+    """The papers' own toy nets and optimisers apply over the PacGAN family defaults."""
+    from trainables.config import TOY_PAPER_NETS, deep_merge
+
+    cfg = resolve_config(deep_merge({"gan": gan, "data": {"name": "ring8"}}, TOY_PAPER_NETS[gan]))
+    flat = flatten(cfg.to_dict())
+    for key, value in flatten(TOY_PAPER_NETS[gan]).items():
+        assert flat[key] == value, key

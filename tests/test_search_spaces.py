@@ -121,8 +121,8 @@ def test_space_params_conditions():
         assert mmd[key]["when"] == {"hparams.bounded": (True,)}
     lam = mmd["hparams.lam"]["distribution"]
     assert (lam.low, lam.high, lam.log) == (-1.0, 2.0, False)
-    # Ranges follow the family: toy learning rates reach 1e-2, image ones stop at 2e-3.
-    assert space_params("nsgan", "toy")["optim.lr_g"]["distribution"].high == pytest.approx(1e-2)
+    # Ranges follow the family: toy learning rates stop at 5e-4 (PacGAN nets), image ones at 2e-3.
+    assert space_params("nsgan", "toy")["optim.lr_g"]["distribution"].high == pytest.approx(5e-4)
     assert space_params("nsgan", "image32")["optim.lr_g"]["distribution"].high == pytest.approx(2e-3)
     gn_toy = space_params("gngan", "toy")["hparams.lambda_p"]["distribution"]
     gn_img = space_params("gngan", "image32")["hparams.lambda_p"]["distribution"]
@@ -140,20 +140,24 @@ def test_default_point_is_the_registry_default(family):
         assert resolve_config(apply_point(base, point)) == resolve_config(base), gan
         # Exactly the default branch's parameters.
         assert OPTIM_KEYS <= set(point)
-        assert "hparams.beta" not in point and "hparams.clip_value" not in point
+        assert "hparams.clip_value" not in point
         if gan == "mmd_rep":
             assert (point["hparams.b_l"], point["hparams.b_u"], point["hparams.bounded"]) == (0.25, 4.0, True)
-        if gan == "mlgan":
+        if gan == "mlgan" and family == "toy":  # the center variant (and its beta) on 2D mixtures
+            assert (point["hparams.variant"], point["hparams.lam"], point["hparams.beta"]) == ("center", 1.0, 10.0)
+        elif gan == "mlgan":
             assert (point["hparams.variant"], point["hparams.lam"]) == ("vanilla", 0.5)
+            assert "hparams.beta" not in point
 
 
-def test_default_point_values_are_the_papers():
+def test_default_point_values_are_the_registered_defaults():
+    """Objective weights from the papers; toy optimiser from PacGAN's 2D setting."""
     assert default_point("tripletgan", "toy")["hparams.margin"] == 0.5
     assert default_point("tripletgan", "image32")["hparams.margin"] == 1.6
     toy = default_point("tripletgan", "toy")
-    assert (toy["optim.lr_d"], toy["optim.lr_g"], toy["optim.beta1_d"]) == (2e-4, 1e-3, 0.5)
+    assert (toy["optim.lr_d"], toy["optim.lr_g"], toy["optim.beta1_d"]) == (1e-4, 1e-4, 0.5)
     gn = default_point("gngan", "toy")
-    assert gn["hparams.lambda_p"] == 0.1 and gn["optim.beta1_g"] == 0.8
+    assert gn["hparams.lambda_p"] == 0.1 and gn["optim.beta1_g"] == 0.5
     assert default_point("wgan_gp", "image32")["hparams.gp_weight"] == 10.0
     assert default_point("mbgan", "image64")["hparams.alpha"] == 20.0
 

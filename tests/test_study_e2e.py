@@ -146,25 +146,32 @@ def test_mlflow_one_parent_one_child_per_trial_all_closed(study_run, mlflow_runs
 
 
 def test_leaderboard_names_the_best_trial(study_run, mlflow_runs, capsys):
+    """Ranked value = the best eval/fit at step >= the first ASHA rung (the untrained step 0
+    never ranks), recomputed here from the raw curves; extras are modes_20, hq and kl."""
     from study.cli import main
 
     client, runs = mlflow_runs
     best = {}  # gan -> (best value, run id), computed here from the raw curves
+
+    def ranked(run_id):
+        return max(m.value for m in client.get_metric_history(run_id, "eval/fit") if m.step >= EVAL_EVERY)
+
     for run in runs:
         gan = run.data.tags.get("gan")
         if gan is None:
             continue
-        top = max(m.value for m in client.get_metric_history(run.info.run_id, "eval/modes"))
+        top = ranked(run.info.run_id)
         if gan not in best or top > best[gan][0]:
             best[gan] = (top, run.info.run_id)
     rows = json.loads((study_run["dir"] / "leaderboard.json").read_text())
     assert {r["gan"] for r in rows} == set(GANS)
     for row in rows:
+        assert row["metric"] == "eval/fit" and row["step"] >= EVAL_EVERY
         assert row["value"] == best[row["gan"]][0]
         top_runs = {r.info.run_id for r in runs if r.data.tags.get("gan") == row["gan"]
-                    and max(m.value for m in client.get_metric_history(r.info.run_id, "eval/modes"))
-                    == row["value"]}
+                    and ranked(r.info.run_id) == row["value"]}
         assert row["run_id"] in top_runs
+        assert set(row["extras"]) == {"eval/modes_20", "eval/hq", "eval/kl"}
     assert rows[0]["value"] == max(v for v, _ in best.values())
     assert main(["best", str(study_run["dir"])]) == 0
     out = capsys.readouterr().out
@@ -185,6 +192,11 @@ def test_best_checkpoint_loads_and_sample_writes_png(study_run, tmp_path, capsys
     local = client.download_artifacts(rows[0]["run_id"], "checkpoints/best.pt", str(tmp_path))
     run = GanRun.from_checkpoint(local, device="cpu")
     assert run.cfg.gan == rows[0]["gan"] and run.step == rows[0]["step"]
+    from trainables.evaluation import build_evaluator
+
+    again = build_evaluator(run).evaluate(run)  # best.pt is exactly the ranked checkpoint
+    assert again["eval/fit"] == pytest.approx(rows[0]["value"], abs=1e-6)
+    assert again["eval/modes_20"] == rows[0]["extras"]["eval/modes_20"]
     out = tmp_path / "grid.png"
     assert main(["sample", "--best", str(study_run["dir"]), "-n", "64", "-o", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -192,6 +204,14 @@ def test_best_checkpoint_loads_and_sample_writes_png(study_run, tmp_path, capsys
     assert main(["sample", rows[-1]["run_id"], "--tracking-uri", state["tracking_uri"],
                  "-o", str(out2)]) == 0
     assert out2.read_bytes()[:4] == b"\x89PNG"
+    import numpy as np
+
+    npz = tmp_path / "raw.npz"
+    assert main(["sample", "--best", str(study_run["dir"]), "-n", "100", "-o", str(npz)]) == 0
+    raw = np.load(npz)["samples"]
+    assert raw.shape == (100, 2) and raw.dtype == np.float32 and np.isfinite(raw).all()
+    assert main(["sample", "--best", str(study_run["dir"]), "-o", str(tmp_path / "pngs") + "/"]) == 2
+    assert "2D points" in capsys.readouterr().err
     assert main(["sample", "0123456789abcdef", "--tracking-uri", state["tracking_uri"]]) == 2
     assert "not found" in capsys.readouterr().err
 

@@ -76,7 +76,7 @@ def test_points_on_three_modes():
     ring = get_mixture("ring8")
     pts = _points_on_modes(ring, [4, 0, 7, 0, 0, 1, 0, 0])
     out = toy_measures(pts, "ring8")
-    assert set(out) == {"modes", "modes_20", "hq", "kl", "jsd"}
+    assert set(out) == {"modes", "modes_20", "hq", "kl", "jsd", "fit"}
     assert all(isinstance(v, float) for v in out.values())
     assert out["modes"] == 3 and out["hq"] == 1.0 and out["modes_20"] == 0
 

@@ -28,6 +28,7 @@ class ConfigError(ValueError):
 DATA_FAMILIES = {
     "ring8": "toy",
     "grid25": "toy",
+    "mixture": "toy",  # a user-defined 2D mixture (data.mixture)
     "mnist": "mnist",
     "cifar10": "image32",
     "svhn": "image32",
@@ -35,12 +36,13 @@ DATA_FAMILIES = {
     "celeba": "image64",
     "folder": "image64",
 }
-TOY_DATASETS = ("ring8", "grid25")
+TOY_DATASETS = ("ring8", "grid25", "mixture")
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "ring8"  # dataset: ring8 | grid25 | mnist | cifar10 | svhn | stl10 | celeba | folder
+    name: str = "ring8"  # dataset: ring8 | grid25 | mixture | mnist | cifar10 | svhn | stl10 | celeba | folder
+    mixture: dict | None = None  # name = "mixture" only: {kind = ring|grid|means, ...} (trainables.data.toy)
     batch_size: int = 512  # samples per real batch (and per fake batch)
     root: str | None = None  # image datasets: folder holding the data (torchvision's `root`)
     download: bool = False  # image datasets: let torchvision download when missing
@@ -50,6 +52,18 @@ class DataConfig:
 
     def validate(self) -> None:
         _choice("data.name", self.name, tuple(DATA_FAMILIES))
+        if self.name == "mixture":
+            from trainables.data.toy import mixture_from_spec
+
+            if self.mixture is None:
+                raise ConfigError("data.mixture: missing; the 'mixture' dataset needs "
+                                  "{kind = ring|grid|means, ...}")
+            try:
+                mixture_from_spec(self.mixture)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        elif self.mixture is not None:
+            raise ConfigError(f"data.mixture: only used with data.name = 'mixture' (name is {self.name!r})")
         _positive("data.batch_size", self.batch_size, minimum=2)
         _positive("data.num_workers", self.num_workers, minimum=0)
         if self.image_size is not None:
@@ -60,7 +74,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class NetConfig:
-    arch: str = "toy_triplet"  # network family (see trainables.nets.build.ARCHS)
+    arch: str = "toy_pacgan"  # network family (see trainables.nets.build.ARCHS)
     z_dim: int = 128  # latent dimension
     z_dist: str = "normal"  # prior: normal N(0,I) | uniform U[-1,1] | uniform01 U(0,1)
     sn: str = "none"  # spectral norm on D: none | pim (reshaped matrix) | pico (conv operator)
@@ -179,9 +193,12 @@ SECTIONS = {"data": DataConfig, "net": NetConfig, "optim": OptimConfig, "eval": 
 
 # Defaults of each data family, below every GAN's own presets.
 FAMILY_DEFAULTS: dict[str, dict] = {
-    # TripletGAN appendix B.1: batch 512, G 3xFC128 tanh, D 3xFC32 tanh, z ~ N(0, I_128).
-    "toy": {"data": {"batch_size": 512}, "net": {"arch": "toy_triplet", "z_dim": 128},
-            "optim": {"lr_d": 2e-4, "lr_g": 1e-3}},
+    # PacGAN / VEEGAN 2D setting (measured in benchmarks/results/mode_coverage.md: the papers' own
+    # toy nets barely learn grid25 in a CPU budget): G 4 x FC400 ReLU+BN, D 3 x FC200 maxout-5,
+    # z ~ N(0, I_2), batch 100, Adam(1e-4, beta1 0.5) for D and G. The papers' settings stay
+    # selectable: TOY_PAPER_NETS below.
+    "toy": {"data": {"batch_size": 100}, "net": {"arch": "toy_pacgan", "z_dim": 2},
+            "optim": {"lr_d": 1e-4, "lr_g": 1e-4}},
     # TripletGAN appendix B.2: MLPs on 32x32 MNIST, batch 256, lr 5e-4.
     "mnist": {"data": {"batch_size": 256}, "net": {"arch": "mlp_mnist", "z_dim": 128},
               "optim": {"lr_d": 5e-4, "lr_g": 5e-4}},
@@ -190,6 +207,20 @@ FAMILY_DEFAULTS: dict[str, dict] = {
     "image48": {"data": {"batch_size": 64}, "net": {"arch": "sndcgan", "sn": "pim"}},
     # DCGAN-64 of MBGAN (Tables 1-2) for 64x64 faces and folders.
     "image64": {"data": {"batch_size": 64}, "net": {"arch": "dcgan64"}},
+}
+
+
+# The papers' own toy settings (override the family defaults with one of these to reproduce them;
+# study file: [run.net] / [run.optim] / [dataset]). Neither learns grid25 within a CPU budget.
+TOY_PAPER_NETS: dict[str, dict] = {
+    # TripletGAN appendix B.1: batch 512, G 3xFC128 tanh, D 3xFC32 tanh, z ~ N(0, I_128), lr 2e-4/1e-3.
+    "tripletgan": {"data": {"batch_size": 512}, "net": {"arch": "toy_triplet", "z_dim": 128},
+                   "optim": {"lr_d": 2e-4, "lr_g": 1e-3}},
+    # GN-GAN Table 1: E, G, D 2 x FC64 ReLU, z ~ U[-1, 1]^2, batch 128, Adam(1e-3, beta1 0.8),
+    # decay 0.99 every 10k steps.
+    "gngan": {"data": {"batch_size": 128}, "net": {"arch": "toy_gngan", "z_dim": 2, "z_dist": "uniform"},
+              "optim": {"lr_d": 1e-3, "lr_g": 1e-3, "beta1_d": 0.8, "beta1_g": 0.8,
+                        "lr_decay": 0.99, "lr_decay_every": 10000}},
 }
 
 

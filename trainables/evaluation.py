@@ -16,16 +16,17 @@ import torch
 
 from trainables import metric_names as M
 from trainables.config import RunConfig
+from trainables.ranking import RankRule
 
 TOY_KEYS = {"modes": M.EVAL_MODES, "modes_20": M.EVAL_MODES_20, "hq": M.EVAL_HQ,
-            "kl": M.EVAL_KL, "jsd": M.EVAL_JSD}
+            "kl": M.EVAL_KL, "jsd": M.EVAL_JSD, "fit": M.EVAL_FIT}
 IMAGE_KEYS = {"fid": M.EVAL_FID, "kid": M.EVAL_KID, "is": M.EVAL_IS,
               "class_entropy": M.EVAL_CLASS_ENTROPY, "class_l2": M.EVAL_CLASS_L2}
 
 
 def primary_metric(cfg: RunConfig) -> tuple[str, str]:
     """(metric name, "min" | "max") optimised for ``cfg``'s dataset."""
-    return (M.EVAL_MODES, "max") if cfg.is_toy else (M.EVAL_FID, "min")
+    return (M.EVAL_FIT, "max") if cfg.is_toy else (M.EVAL_FID, "min")
 
 
 def worst_value(mode: str) -> float:
@@ -40,16 +41,14 @@ class Evaluator:
         gen = torch.Generator().manual_seed(seed)
         self.z = run.sample_z(num_samples, generator=gen).cpu()
         self.primary, self.mode = primary_metric(run.cfg)
+        self.rank = RankRule()  # which evaluation becomes best.pt (a study sets its own)
 
     def samples(self, run) -> torch.Tensor:
         return run.generate(self.z)
 
-    def is_better(self, value: float, best: float | None) -> bool:
-        if value is None or not math.isfinite(value):
-            return False
-        if best is None:
-            return True
-        return value > best if self.mode == "max" else value < best
+    def is_best(self, step: int, value: float, best: float | None) -> bool:
+        """Does the evaluation at ``step`` become the run's ranked checkpoint (``best.pt``)?"""
+        return self.rank.is_new_checkpoint(step, value, best, self.mode)
 
 
 class ToyEvaluator(Evaluator):
@@ -57,7 +56,9 @@ class ToyEvaluator(Evaluator):
 
     def __init__(self, run, num_samples: int, seed: int):
         super().__init__(run, num_samples, seed)
-        self.mixture = run.cfg.data.name
+        from trainables.data.toy import mixture_of
+
+        self.mixture = mixture_of(run.cfg.data)
 
     def evaluate(self, run) -> dict[str, float]:
         from trainables.metrics.toy import toy_measures
@@ -67,7 +68,8 @@ class ToyEvaluator(Evaluator):
 
     def save_samples(self, run, path: Path) -> Path:
         """Scatter plot of the evaluation points over the mixture's modes."""
-        return scatter_plot(self.samples(run), self.mixture, f"{run.cfg.gan} on {self.mixture}, step {run.step}", path)
+        return scatter_plot(self.samples(run), self.mixture,
+                            f"{run.cfg.gan} on {self.mixture.name}, step {run.step}", path)
 
 
 class ImageEvaluator(Evaluator):
@@ -89,8 +91,8 @@ class ImageEvaluator(Evaluator):
         return image_grid(run.generate(self.grid_z), path)
 
 
-def scatter_plot(points: torch.Tensor, mixture: str, title: str, path: Path) -> Path:
-    """PNG scatter of 2D ``points`` over the modes of ``mixture``."""
+def scatter_plot(points: torch.Tensor, mixture, title: str, path: Path) -> Path:
+    """PNG scatter of 2D ``points`` over the modes of ``mixture`` (a Mixture or a registered name)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -99,7 +101,7 @@ def scatter_plot(points: torch.Tensor, mixture: str, title: str, path: Path) -> 
     from trainables.data.toy import get_mixture
 
     pts = points.numpy()
-    means = get_mixture(mixture).means_tensor().numpy()
+    means = (get_mixture(mixture) if isinstance(mixture, str) else mixture).means_tensor().numpy()
     fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
     ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.5, label="generated")
     ax.scatter(means[:, 0], means[:, 1], s=30, c="red", marker="x", label="modes")

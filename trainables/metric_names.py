@@ -9,6 +9,7 @@ EVAL_MODES_20 = "eval/modes_20"  # toy mixtures: modes with >= 20 high-quality p
 EVAL_HQ = "eval/hq"  # toy mixtures: fraction of high-quality points
 EVAL_KL = "eval/kl"  # toy mixtures: KL(mode histogram || uniform)
 EVAL_JSD = "eval/jsd"  # toy mixtures: JSD(mode histogram, uniform)
+EVAL_FIT = "eval/fit"  # toy mixtures: 1 - TV(generated, true mixture) on the mode cells (primary)
 
 EVAL_FID = "eval/fid"  # images: Frechet distance (Inception or domain features)
 EVAL_KID = "eval/kid"  # images: kernel inception distance (mean)

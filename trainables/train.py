@@ -76,7 +76,8 @@ def fit(run: GanRun, *, on_eval: Callable | None = None, on_losses: Callable | N
             check_losses(run.step, losses, cfg.optim.loss_bound)
         metrics = {STEP: run.step, **evaluator.evaluate(run)}
         value = metrics.get(evaluator.primary)
-        is_best = evaluator.is_better(value, None if result.best is None else result.best[evaluator.primary])
+        is_best = evaluator.is_best(run.step, value,
+                                    None if result.best is None else result.best.get(evaluator.primary))
         if is_best:
             result.best = dict(metrics)
         result.curve.append(metrics)

@@ -36,6 +36,7 @@ from trainables.evaluation import build_evaluator, primary_metric, worst_value
 from trainables.loop import GanRun
 from trainables import metric_names as M
 from trainables.metric_names import STEP
+from trainables.ranking import RankRule
 from trainables.train import Diverged, fit
 
 # MLflow tag names of a trial's child run (the driver finds and closes runs through them).
@@ -46,6 +47,7 @@ TAG_GAN = "gan"  # registered GAN name
 TAG_STUDY = "study"  # study name
 TAG_PRIMARY = "primary_metric"  # the metric the study optimises for this trial
 TAG_MODE = "mode"  # "min" | "max"
+TAG_RANK = "rank_rule"  # JSON of the trial's RankRule (which evaluation ranks it)
 TAG_SEARCHED = "searched"  # JSON of the searched (flat) parameters of the trial
 TAG_STOP_REASON = "stop_reason"  # completed | early_stopped | max_t | diverged | error | killed
 TAG_DIVERGED_AT = "diverged_at_step"  # step whose losses were NaN/Inf or beyond optim.loss_bound
@@ -62,12 +64,12 @@ BEST_NAME = "best.pt"  # the best checkpoint (full payload: config + state)
 PARAM_VALUE_MAX = 6000  # MLflow's limit on a param value's length (longer values are cut)
 PARAM_KEY_MAX = 250  # MLflow's limit on a param key's length
 STUDY_KEYS = ("tracking_uri", "experiment_id", "parent_run_id", "study_name", "gan", "search",
-              "loss_every", "flush_every", "metric", "mode")
+              "loss_every", "flush_every", "metric", "mode", "rank")
 DEFAULT_LOSS_EVERY = 1  # log the losses of every step (MLflow receives them in batches)
 DEFAULT_FLUSH_EVERY = 50  # steps between two MlflowClient.log_batch calls of the losses
 
 # Evaluation metrics a study may optimise instead of the dataset's primary one, with their mode.
-METRIC_MODES = {M.EVAL_MODES: "max", M.EVAL_MODES_20: "max", M.EVAL_HQ: "max", M.EVAL_KL: "min",
+METRIC_MODES = {M.EVAL_FIT: "max", M.EVAL_MODES: "max", M.EVAL_MODES_20: "max", M.EVAL_HQ: "max", M.EVAL_KL: "min",
                 M.EVAL_JSD: "min", M.EVAL_FID: "min", M.EVAL_KID: "min", M.EVAL_IS: "max",
                 M.EVAL_CLASS_ENTROPY: "max", M.EVAL_CLASS_L2: "min"}
 
@@ -79,6 +81,11 @@ def study_metric(cfg, study: dict) -> tuple[str, str]:
     if metric:
         return metric, METRIC_MODES[metric]
     return primary_metric(cfg)
+
+
+def rank_rule(study: dict) -> RankRule:
+    """The study's :class:`RankRule` (``study["rank"]``: by, k, after), default ``best`` after step 0."""
+    return RankRule(**(study.get("rank") or {}))
 
 
 def trial_point(config: dict) -> dict:
@@ -169,7 +176,8 @@ class TrialTracker:
         tags = {TAG_PARENT: self.study["parent_run_id"], TAG_TRIAL_ID: trial_id,
                 TAG_GAN: cfg.gan, TAG_STUDY: self.study["study_name"], TAG_PRIMARY: metric,
                 TAG_MODE: mode, TAG_SEARCHED: json.dumps(point, sort_keys=True)[:PARAM_VALUE_MAX],
-                TAG_KIND: "trial", "dataset": cfg.data.name}
+                TAG_KIND: "trial", "dataset": cfg.data.name,
+                TAG_RANK: json.dumps(rank_rule(self.study).to_dict())}
         run = self.client.create_run(self.study["experiment_id"], tags=tags,
                                      run_name=f"{cfg.gan}-{trial_name}")
         params = [Param(k, v) for k, v in mlflow_params(cfg.to_dict()).items()]
@@ -279,6 +287,7 @@ def train_gan(config: dict) -> None:
 
     evaluator = build_evaluator(run)
     evaluator.primary, evaluator.mode = metric, mode  # fit's "is best" (best.pt) follows the study
+    evaluator.rank = rank_rule(study)
     work = Path(tempfile.mkdtemp(prefix=f"trial-{trial_id}-"))
     state = {"best": best}
 

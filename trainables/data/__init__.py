@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from trainables.config import TOY_DATASETS, DataConfig
-from trainables.data.toy import MIXTURES, ToyStream, get_mixture
+from trainables.data.toy import MIXTURES, ToyStream, get_mixture, mixture_of
 
-__all__ = ["MIXTURES", "ToyStream", "get_mixture", "build_stream", "data_shape"]
+__all__ = ["MIXTURES", "ToyStream", "get_mixture", "mixture_of", "build_stream", "data_shape"]
 
 
 def data_shape(cfg: DataConfig) -> tuple[int, ...]:
@@ -20,7 +20,7 @@ def data_shape(cfg: DataConfig) -> tuple[int, ...]:
 def build_stream(cfg: DataConfig, seed: int, device):
     """The infinite, seeded stream of real training batches named by ``cfg``."""
     if cfg.name in TOY_DATASETS:
-        return ToyStream(cfg.name, cfg.batch_size, seed, device=device)
+        return ToyStream(mixture_of(cfg), cfg.batch_size, seed, device=device)
     from trainables.data.images import ImageStream, build_image_dataset
 
     dataset = build_image_dataset(cfg.name, cfg.root, download=cfg.download, split="train",

@@ -1,7 +1,12 @@
-"""Synthetic 2D Gaussian mixtures (``ring8``, ``grid25``) and a seeded, resumable sampler.
+"""Synthetic 2D Gaussian mixtures (``ring8``, ``grid25``, user-defined) and a seeded, resumable sampler.
 
 Settings follow benchmarks.md: ``ring8`` has 8 modes evenly on the unit circle (first mode at
 angle 0) with std 0.01; ``grid25`` has 25 modes on {-4,-2,0,2,4}^2 with std 0.05.
+A user-defined mixture (``data.name = "mixture"``) is described by ``data.mixture``, one of::
+
+    {kind = "ring", count = 8, radius = 1.0, std = 0.01}     # count modes on a circle
+    {kind = "grid", size = 5, spacing = 2.0, std = 0.05}     # size x size modes centred on 0
+    {kind = "means", means = [[0, 0], [1, 2]], std = 0.1}    # explicit mode means
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ class Mixture:
             raise ValueError(f"means = (): mixture {self.name!r} needs at least one (x, y) mean")
         if any(len(m) != 2 for m in self.means):
             raise ValueError(f"means: every mean of mixture {self.name!r} must be an (x, y) pair")
-        if not self.std > 0:
-            raise ValueError(f"std = {self.std}: must be > 0")
+        if not all(math.isfinite(v) for m in self.means for v in m):
+            raise ValueError(f"means: every mean of mixture {self.name!r} must be finite")
+        if not (self.std > 0 and math.isfinite(self.std)):
+            raise ValueError(f"std = {self.std}: must be a finite number > 0")
 
     @property
     def num_modes(self) -> int:
@@ -63,6 +70,60 @@ def get_mixture(name: str) -> Mixture:
     return MIXTURES[name]
 
 
+# kind -> {field: (type, check, what it accepts)} of a user-defined mixture spec.
+_NUMBER = (int, float)
+MIXTURE_KINDS = {
+    "ring": {"count": (int, lambda v: v >= 1, "an integer >= 1"),
+             "radius": (_NUMBER, lambda v: v > 0 and math.isfinite(v), "a finite number > 0"),
+             "std": (_NUMBER, lambda v: v > 0 and math.isfinite(v), "a finite number > 0")},
+    "grid": {"size": (int, lambda v: v >= 1, "an integer >= 1"),
+             "spacing": (_NUMBER, lambda v: v > 0 and math.isfinite(v), "a finite number > 0"),
+             "std": (_NUMBER, lambda v: v > 0 and math.isfinite(v), "a finite number > 0")},
+    "means": {"means": ((list, tuple), lambda v: len(v) >= 1 and all(
+                  isinstance(m, (list, tuple)) and len(m) == 2 and all(
+                      isinstance(c, _NUMBER) and not isinstance(c, bool) and math.isfinite(c) for c in m)
+                  for m in v), "a non-empty list of finite [x, y] pairs"),
+              "std": (_NUMBER, lambda v: v > 0 and math.isfinite(v), "a finite number > 0")},
+}
+
+
+def mixture_from_spec(spec: dict, field: str = "data.mixture") -> Mixture:
+    """A :class:`Mixture` from a user spec (see the module docstring); a bad spec raises
+    ValueError with one line naming ``field.<key>`` and what it accepts."""
+    if not isinstance(spec, dict):
+        raise ValueError(f"{field}: expected a mapping with kind = {' | '.join(MIXTURE_KINDS)}")
+    kind = spec.get("kind")
+    if kind not in MIXTURE_KINDS:
+        raise ValueError(f"{field}.kind = {kind!r}: accepted values are {', '.join(MIXTURE_KINDS)}")
+    fields = MIXTURE_KINDS[kind]
+    unknown = sorted(set(spec) - set(fields) - {"kind"})
+    if unknown:
+        raise ValueError(f"{field}.{unknown[0]}: unknown key for kind {kind!r}; accepted keys are "
+                         f"kind, {', '.join(fields)}")
+    for key, (types, check, accepts) in fields.items():
+        if key not in spec:
+            raise ValueError(f"{field}.{key}: missing; {kind} mixtures need {', '.join(fields)}")
+        value = spec[key]
+        if isinstance(value, bool) or not isinstance(value, types) or not check(value):
+            raise ValueError(f"{field}.{key} = {value!r}: must be {accepts}")
+    std = float(spec["std"])
+    if kind == "ring":
+        return Mixture(f"ring{spec['count']}", _ring(spec["count"], float(spec["radius"])), std)
+    if kind == "grid":
+        half = (spec["size"] - 1) / 2
+        values = tuple(float(spec["spacing"]) * (i - half) for i in range(spec["size"]))
+        return Mixture(f"grid{spec['size'] ** 2}", _grid(values), std)
+    means = tuple((float(x), float(y)) for x, y in spec["means"])
+    return Mixture(f"mixture{len(means)}", means, std)
+
+
+def mixture_of(data) -> Mixture:
+    """The mixture of a toy data config (``DataConfig``: a registered name, or ``mixture``)."""
+    if data.name == "mixture":
+        return mixture_from_spec(data.mixture)
+    return get_mixture(data.name)
+
+
 class ToyStream:
     """Endless seeded stream of batches from a registered mixture.
 
@@ -74,8 +135,9 @@ class ToyStream:
     continues exactly where it stopped.
     """
 
-    def __init__(self, name: str, batch_size: int, seed: int, device: str | torch.device = "cpu") -> None:
-        self.mixture = get_mixture(name)
+    def __init__(self, name: str | Mixture, batch_size: int, seed: int, device: str | torch.device = "cpu") -> None:
+        self.mixture = name if isinstance(name, Mixture) else get_mixture(name)
+        name = self.mixture.name
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size = {batch_size!r}: must be a positive int")
         if isinstance(seed, bool) or not isinstance(seed, int):

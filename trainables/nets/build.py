@@ -10,6 +10,7 @@ import torch.nn as nn
 from .heads import check_embed_dim
 from .images import DCGAN64Critic, DCGAN64Generator, SNDCGANCritic, SNDCGANGenerator
 from .mlp import MLPCritic, MLPGenerator
+from .pacgan_toy import MaxoutCritic, PacGANGenerator
 from .spectral import SN_METHODS
 
 
@@ -35,6 +36,19 @@ def _toy_gngan(data_shape, z_dim, embed_dim, normalize, sn, with_encoder, *,
             "D": MLPCritic(data_shape, embed_dim, hidden, depth, act, normalize, sn)}
     if with_encoder:
         nets["E"] = MLPCritic(data_shape, z_dim, hidden, depth, act)
+    return nets
+
+
+def _toy_pacgan(data_shape, z_dim, embed_dim, normalize, sn, with_encoder, *,
+                g_hidden=400,  # PacGAN / VEEGAN 2D: G 4 x FC400 ReLU + BatchNorm
+                g_depth=4,
+                d_hidden=200,  # PacGAN / VEEGAN 2D: D 3 x FC200 maxout, 5 pieces
+                d_depth=3,
+                pieces=5):
+    nets = {"G": PacGANGenerator(z_dim, data_shape, g_hidden, g_depth),
+            "D": MaxoutCritic(data_shape, embed_dim, d_hidden, d_depth, pieces, normalize, sn)}
+    if with_encoder:
+        nets["E"] = MaxoutCritic(data_shape, z_dim, d_hidden, d_depth, pieces)
     return nets
 
 
@@ -70,6 +84,7 @@ def _dcgan64(data_shape, z_dim, embed_dim, normalize, sn, with_encoder, *,
 ARCHS = {
     "toy_triplet": _toy_triplet,
     "toy_gngan": _toy_gngan,
+    "toy_pacgan": _toy_pacgan,
     "mlp_mnist": _mlp_mnist,
     "sndcgan": _sndcgan,
     "dcgan64": _dcgan64,
