@@ -118,14 +118,17 @@ def plot(results: list[dict], analysis: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
+    colours = {gan: f"C{i}" for i, gan in enumerate(dict.fromkeys(r["gan"] for r in results))}
     for ax, metric in zip(axes, METRICS):
-        for r in results:
-            ax.plot([p["step"] for p in r["curve"]], [p[metric] for p in r["curve"]], alpha=0.5,
-                    color={"mmd_rep": "C0", "tripletgan": "C1"}.get(r["gan"], "C2"), lw=1)
+        for gan, colour in colours.items():
+            for i, r in enumerate(r for r in results if r["gan"] == gan):
+                ax.plot([p["step"] for p in r["curve"]], [p[metric] for p in r["curve"]], alpha=0.5,
+                        color=colour, lw=1, label=gan if i == 0 else None)
         med = analysis["median"][metric]
-        ax.plot(list(med), list(med.values()), color="k", lw=2, label="median")
-        ax.set_title(f"{metric}: rho(rung, final) = "
-                     + ", ".join(f"{v:.2f}@{k}" for k, v in list(analysis["rho"][metric].items())[:3]),
+        ax.plot([int(k) for k in med], list(med.values()), color="k", lw=2, label="median")
+        rho = analysis["rho"][metric]
+        shown = [k for k in rho if int(k) in (500, 1000, 2000)] or list(rho)[:3]
+        ax.set_title(f"{metric}: rho(rung, final) = " + ", ".join(f"{rho[k]:.2f} @ {k}" for k in shown),
                      fontsize=8)
         ax.set_xlabel("step")
         ax.legend(fontsize=7)

@@ -98,7 +98,7 @@ def test_tracker_creates_one_child_and_never_duplicates_points(tracking):
 
 class _FakeTrial:
     def __init__(self, trial_id: str, step: int):
-        self.trial_id, self.last_result, self.error_file = trial_id, {"step": step, "eval/modes": 3.0}, None
+        self.trial_id, self.last_result, self.error_file = trial_id, {"step": step, "eval/fit": 0.3}, None
 
 
 @pytest.mark.parametrize(("step", "callback", "status", "reason"), [
@@ -114,12 +114,12 @@ def test_driver_callback_closes_child_with_the_right_status(tracking, step, call
     cfg = resolve_config({"gan": "tripletgan", "data": {"name": "ring8"}})
     trial_id = f"closer_{callback}_{step}"
     tracker = TrialTracker(study, trial_id, trial_id, cfg, {})
-    tracker.log_metrics({"eval/modes": 1.0}, 0)
-    tracker.log_metrics({"eval/modes": 3.0}, step)
+    tracker.log_metrics({"eval/fit": 0.1}, 0)
+    tracker.log_metrics({"eval/fit": 0.3}, step)
     tracker.flush()
     closer = TrialRunCloser(study["tracking_uri"], study["experiment_id"], study["parent_run_id"],
-                            "tripletgan", "eval/modes", "max", max_steps=200, max_t=150)
+                            "tripletgan", "eval/fit", "max", max_steps=200, max_t=150)
     getattr(closer, callback)(0, [], _FakeTrial(trial_id, step))
     run = client.get_run(tracker.run_id)
     assert run.info.status == status and run.data.tags["stop_reason"] == reason
-    assert [a.path for a in client.list_artifacts(tracker.run_id, "curves")] == ["curves/eval_modes.png"]
+    assert [a.path for a in client.list_artifacts(tracker.run_id, "curves")] == ["curves/eval_fit.png"]

@@ -100,11 +100,15 @@ def scatter_plot(points: torch.Tensor, mixture, title: str, path: Path) -> Path:
 
     from trainables.data.toy import get_mixture
 
+    from matplotlib.patches import Circle
+
     pts = points.numpy()
-    means = (get_mixture(mixture) if isinstance(mixture, str) else mixture).means_tensor().numpy()
+    mix = get_mixture(mixture) if isinstance(mixture, str) else mixture
+    means = mix.means_tensor().numpy()
     fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
-    ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.5, label="generated")
-    ax.scatter(means[:, 0], means[:, 1], s=30, c="red", marker="x", label="modes")
+    for x, y in means:  # the high-quality disc of each mode (3 std), drawn under the points
+        ax.add_patch(Circle((x, y), 3 * mix.std, fill=False, color="red", lw=0.8, zorder=1))
+    ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.5, label="generated", zorder=2)
     lim = float(abs(means).max()) * 1.5 + 0.5
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
