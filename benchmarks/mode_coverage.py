@@ -173,6 +173,19 @@ def table(rows: list[dict], studies: dict, header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def header_text(args) -> str:
+    return (f"# Mode coverage: registered defaults vs a study's best configuration\n\n"
+            f"Each run: {args.steps} steps, CPU 1 thread, measured once at the end on 2,500 points; "
+            f"mean ± std over seeds. `defaults` = the registered toy setting: PacGAN's 2D nets "
+            f"(G 4 x FC400 ReLU+BN, z in R^2; D 3 x FC200 maxout-5), batch 100, Adam(1e-4, beta1 0.5); "
+            f"MLGAN's center variant, MBGAN alpha = 2, GN-GAN's toy loss weights. Study per (GAN, "
+            f"mixture) for `best`: {args.study_trials} trials (TPE, registered defaults first, run "
+            f"seed 0), at most {args.study_steps} steps, ASHA grace {args.study_eval} / reduction "
+            f"factor {REDUCTION_FACTOR}, {STUDY_CONCURRENT} trials at a time, optimising "
+            f"`{args.study_metric}`; its best trial's parameters retrained with each seed. Published "
+            f"rows: 2,500 points, but far longer training (PacGAN: 20k+ iterations).")
+
+
 def _short(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
@@ -212,13 +225,7 @@ def main(argv=None) -> int:
     store = out.with_suffix(".json")
     saved = json.loads(store.read_text()) if store.is_file() else {"rows": [], "studies": {}}
     rows, studies = saved["rows"], saved["studies"]
-    header = (f"# Mode coverage: paper defaults vs a study's best configuration\n\n"
-              f"Each run: {args.steps} steps, CPU 1 thread, measured once at the end on 2,500 points; "
-              f"mean ± std over seeds. Study per (GAN, mixture) for `best`: {args.study_trials} trials "
-              f"(TPE, paper defaults first, run seed 0), at most {args.study_steps} steps, ASHA grace "
-              f"{args.study_eval} / reduction factor {REDUCTION_FACTOR}, {STUDY_CONCURRENT} trials at a "
-              f"time, optimising `{args.study_metric}`; its best trial's parameters retrained with each "
-              f"seed. Published rows: 2,500 points, but far longer training (PacGAN: 20k+ iterations).")
+    header = header_text(args)
 
     def done(setting, gan, data, seed):
         return any(r["setting"] == setting and r["gan"] == gan and r["data"] == data

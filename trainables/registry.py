@@ -143,7 +143,8 @@ register_gan(GanSpec(
     variants={"log": {}, "hinge": {}},
     presets={
         # The paper's toy weights (Table 1) on the family's PacGAN nets; its own nets and
-        # optimiser are trainables.config.TOY_PAPER_NETS["gngan"].
+        # optimiser are trainables.config.TOY_PAPER_NETS["gngan"]. Neither learns grid25 within
+        # 10k CPU steps (mode_coverage.md: collapse onto a few modes, 2% HQ).
         "toy": {"hparams": {"lambda_p": 0.1, "lambda_m1": 0.1, "lambda_m2": 0.1}},
         "images": {"optim": {"lr_d": 2e-4, "lr_g": 2e-4, "beta1_d": 0.5, "beta2_d": 0.9,
                              "beta1_g": 0.5, "beta2_g": 0.9}},
