@@ -126,8 +126,11 @@ register_model = false
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     sent, deadline = False, time.time() + 240
     while proc.poll() is None and time.time() < deadline:
-        if any("/checkpoint_000001/" in k for k in _keys(client, prefix)):
-            proc.send_signal(signal.SIGINT)  # a trial has 2 checkpoints in the bucket
+        # a trial has 3 checkpoints in the bucket (steps 0, 50, 100 of 200): the worker uploads a
+        # checkpoint before the driver records it, so waiting for the third one makes sure the
+        # driver knows the second (step 50) when the interrupt arrives, and 100 steps remain
+        if any("/checkpoint_000002/" in k for k in _keys(client, prefix)):
+            proc.send_signal(signal.SIGINT)
             sent = True
             break
         time.sleep(0.3)
