@@ -103,10 +103,7 @@ def figures_line(row: dict, study) -> str:
     from trainables.data.toy import mixture_of
     from trainables.config import DataConfig
 
-    try:
-        k = mixture_of(DataConfig(name=study.dataset.name, mixture=study.dataset.mixture)).num_modes
-    except ValueError:
-        k = "?"
+    k = mixture_of(DataConfig(name=study.dataset.name, mixture=study.dataset.mixture)).num_modes
     parts = [f"{extras[EVAL_MODES_20]:.0f}/{k} modes with >= 20 HQ points"]
     if EVAL_HQ in extras:
         parts.append(f"{100 * extras[EVAL_HQ]:.0f}% HQ")
@@ -218,8 +215,6 @@ def save_samples(run, n: int, path: str, seed: int = 0) -> Path:
     says: ``.npz`` holds key ``samples`` (toy: (n, 2) float32; images: uint8 NCHW in [0, 255]);
     ``DIR/`` holds ``000000.png``... (images only: the folder torch-fidelity's ``--input1`` reads);
     ``.png`` is :func:`save_sample_image`'s plot or grid."""
-    import numpy as np
-
     kind = sample_output_kind(path)
     if kind == "png":
         return save_sample_image(run, n, Path(path), seed=seed)
@@ -229,10 +224,11 @@ def save_samples(run, n: int, path: str, seed: int = 0) -> Path:
 
         samples = to_uint8(samples)
     if kind == "npz":
+        import numpy as np
+
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
-        array = samples.numpy().astype(np.float32 if run.cfg.is_toy else np.uint8)
-        np.savez_compressed(out, **{SAMPLES_KEY: array})
+        np.savez_compressed(out, **{SAMPLES_KEY: samples.numpy()})  # toy float32, images uint8
         return out
     if run.cfg.is_toy:
         raise ValueError(f"-o {path!r}: a folder of PNGs holds images; {run.cfg.data.name} samples are "

@@ -72,18 +72,16 @@ def get_mixture(name: str) -> Mixture:
 
 # kind -> {field: (type, check, what it accepts)} of a user-defined mixture spec.
 _NUMBER = (int, float)
+_COUNT = (int, lambda v: v >= 1, "an integer >= 1")
+_POSITIVE = (_NUMBER, lambda v: v > 0 and math.isfinite(v), "a finite number > 0")
+_MEANS = ((list, tuple), lambda v: len(v) >= 1 and all(
+    isinstance(m, (list, tuple)) and len(m) == 2 and all(
+        isinstance(c, _NUMBER) and not isinstance(c, bool) and math.isfinite(c) for c in m)
+    for m in v), "a non-empty list of finite [x, y] pairs")
 MIXTURE_KINDS = {
-    "ring": {"count": (int, lambda v: v >= 1, "an integer >= 1"),
-             "radius": (_NUMBER, lambda v: v > 0 and math.isfinite(v), "a finite number > 0"),
-             "std": (_NUMBER, lambda v: v > 0 and math.isfinite(v), "a finite number > 0")},
-    "grid": {"size": (int, lambda v: v >= 1, "an integer >= 1"),
-             "spacing": (_NUMBER, lambda v: v > 0 and math.isfinite(v), "a finite number > 0"),
-             "std": (_NUMBER, lambda v: v > 0 and math.isfinite(v), "a finite number > 0")},
-    "means": {"means": ((list, tuple), lambda v: len(v) >= 1 and all(
-                  isinstance(m, (list, tuple)) and len(m) == 2 and all(
-                      isinstance(c, _NUMBER) and not isinstance(c, bool) and math.isfinite(c) for c in m)
-                  for m in v), "a non-empty list of finite [x, y] pairs"),
-              "std": (_NUMBER, lambda v: v > 0 and math.isfinite(v), "a finite number > 0")},
+    "ring": {"count": _COUNT, "radius": _POSITIVE, "std": _POSITIVE},
+    "grid": {"size": _COUNT, "spacing": _POSITIVE, "std": _POSITIVE},
+    "means": {"means": _MEANS, "std": _POSITIVE},
 }
 
 
