@@ -112,12 +112,9 @@ def analyse(results: list[dict], max_steps: int) -> dict:
 
 
 def plot(results: list[dict], analysis: dict, path: Path) -> None:
-    import matplotlib
+    from trainables.plots import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
+    fig, axes = new_figure(figsize=(9, 3.4), ncols=2)
     colours = {gan: f"C{i}" for i, gan in enumerate(dict.fromkeys(r["gan"] for r in results))}
     for ax, metric in zip(axes, METRICS):
         for gan, colour in colours.items():
@@ -133,13 +130,11 @@ def plot(results: list[dict], analysis: dict, path: Path) -> None:
         ax.set_xlabel("step")
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def markdown(results, analysis, args, cost: float) -> str:
-    lines = [f"# ASHA first-rung vs final value (Spearman rho)\n",
+    lines = ["# ASHA first-rung vs final value (Spearman rho)\n",
              f"{len(results)} configurations ({', '.join(args.gans)}, {args.configs} each: registered "
              f"defaults + random points of the search space, sampler seed {args.seed}) on "
              f"`{args.dataset}`, trained to {args.max_steps} steps, evaluated every {args.eval_every} "

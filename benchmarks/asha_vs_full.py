@@ -2,7 +2,7 @@
 
 The issue's ASHA target: "on grid25 with N trials per GAN, the study reaches within 5% of the
 best final eval/modes and eval/hq of a full-budget run of the same trials while spending <= 40%
-of its steps". For each GAN this runs two studies through ``study.tuner.run_study``, each in its
+of its steps". For each GAN this runs two studies through ``study.lifecycle.run_study``, each in its
 own temporary ``storage_path`` (sqlite MLflow + Optuna DB inside):
 
 1. ``full``: ``scheduler.type = "none"`` (FIFO: every trial trains ``max_steps``);
@@ -116,7 +116,7 @@ def param_key(params: dict) -> str:
 def run_one(gan: str, scheduler: str, storage: Path, args) -> dict:
     """Run one study (``full`` or ``asha``) and summarize its trials."""
     from study.study_file import parse_study
-    from study.tuner import run_study
+    from study.lifecycle import run_study
 
     label = "full" if scheduler == "none" else "asha"
     name = f"asha-vs-full-{gan}-{label}"

@@ -55,18 +55,14 @@ def main(argv=None) -> int:
             "\n\nTripletGAN table 1 (100k steps): vanilla GAN 1.469 / 0.502, TripletGAN 2.073 / 0.057.\n")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(text)
-    import matplotlib
+    from trainables.plots import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    fig, ax = new_figure()
     ax.plot([m["step"] for m in result.curve], [m["eval/fid"] for m in result.curve], marker="o")
     ax.set_xlabel("step")
     ax.set_ylabel("domain FID")
     ax.set_title(f"{args.gan} on MNIST")
-    fig.tight_layout()
-    fig.savefig(out.with_suffix(".png"))
+    save_figure(fig, out.with_suffix(".png"))
     print(text)
     return 0
 

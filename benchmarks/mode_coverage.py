@@ -7,7 +7,7 @@ on CPU (1 thread) and measured once at the end on 2,500 points (PacGAN's protoco
 1. ``defaults``: the registry's paper defaults (every GAN of ``--gans``);
 2. ``best``: for each GAN of ``--best-gans`` (default: the five metric-learning GANs) a study is
    run first through the study layer (``study.study_file.parse_study`` +
-   ``study.tuner.run_study``: Optuna TPE with the paper defaults as first point, ASHA,
+   ``study.lifecycle.run_study``: Optuna TPE with the paper defaults as first point, ASHA,
    ``--study-trials`` trials of at most ``--study-steps`` steps, optimising ``--study-metric``,
    run seed 0), then its best trial's searched parameters are retrained with every seed.
 
@@ -90,7 +90,7 @@ def best_config(gan: str, data: str, args, storage: Path) -> dict:
     and step (``study.report.leaderboard`` row)."""
     import search_spaces  # noqa: F401  (imported here: keeps --phase defaults Ray-free)
     from study.study_file import parse_study
-    from study.tuner import run_study
+    from study.lifecycle import run_study
 
     doc = {"name": f"mode-coverage-{gan}-{data}", "gans": [gan], "storage_path": str(storage),
            "max_concurrent": STUDY_CONCURRENT, "max_failures": 1, "dataset": {"name": data},
@@ -191,6 +191,12 @@ def _short(value) -> str:
 
 
 # -- main ----------------------------------------------------------------------------------------
+def _plot_path(plots: Path, gan: str, data: str, setting: str) -> Path | None:
+    """One scatter plot per (GAN, mixture, setting): the first seed run draws it, later seeds keep it."""
+    path = plots / f"{gan}-{data}-{setting}.png"
+    return None if path.exists() else path
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="iterations per run")
@@ -238,7 +244,7 @@ def main(argv=None) -> int:
     def one(setting, gan, data, seed, best):
         if done(setting, gan, data, seed):
             return
-        plot = plots / f"{gan}-{data}-{setting}.png" if seed == args.seeds[0] else None
+        plot = _plot_path(plots, gan, data, setting)
         result = train_and_measure(run_config(gan, data, args.steps, seed, best), plot)
         rows.append({"setting": setting, "gan": gan, "data": data, "seed": seed, "steps": args.steps, **result})
         print(json.dumps(rows[-1]), flush=True)
@@ -247,8 +253,8 @@ def main(argv=None) -> int:
     if args.phase in ("defaults", "all"):
         jobs = [(gan, data, seed) for data in args.data for gan in args.gans for seed in args.seeds
                 if not done("defaults", gan, data, seed)]
-        configs = [(run_config(gan, data, args.steps, seed, None),
-                    plots / f"{gan}-{data}-defaults.png" if seed == args.seeds[0] else None) for gan, data, seed in jobs]
+        configs = [(run_config(gan, data, args.steps, seed, None), _plot_path(plots, gan, data, "defaults"))
+                   for gan, data, seed in jobs]
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(args.processes) as pool:

@@ -118,7 +118,7 @@ def mlflow_cost(args, workdir: Path) -> dict:
     from trainables.checkpoint import save_checkpoint
     from trainables.evaluation import build_evaluator
     from trainables.loop import GanRun
-    from trainables.tune_trainable import BEST_NAME, CHECKPOINTS_DIR, SAMPLES_DIR, TrialTracker
+    from study.tracking import BEST_NAME, CHECKPOINTS_DIR, SAMPLES_DIR, TrialTracker
 
     torch.set_num_threads(args.threads)
     uri = f"sqlite:///{workdir.resolve()}/mlflow.db"
@@ -165,9 +165,9 @@ def trial_startup(args, workdir: Path) -> dict:
     from ray import tune
 
     from study import tracking
-    from study.tuner import init_ray
+    from study.cluster import init_ray
     from trainables.evaluation import primary_metric
-    from trainables.tune_trainable import train_gan
+    from study.trainable import train_gan
 
     class Clock(tune.Callback):
         """Driver-side times of each trial's start and first report."""

@@ -1,7 +1,7 @@
 """Study throughput on one machine: 1 vs 2 concurrent trials, and the projection to N devices.
 
 Runs the same small study twice through the study layer (``study.study_file.parse_study`` +
-``study.tuner.run_study``): ``--trials`` trials of one GAN on ``--data`` (random sampler, seed 0:
+``study.lifecycle.run_study``): ``--trials`` trials of one GAN on ``--data`` (random sampler, seed 0:
 the same configurations both times), ``--max-steps`` steps each, FIFO scheduler (every trial
 runs to the end), ``resources.cpu = 1``; once with ``max_concurrent = 1``, once with
 ``max_concurrent = 2``. Run it on 2 free cores (no ``taskset`` to one core).
@@ -72,7 +72,7 @@ def read_reports(exp_dir: Path) -> list[list[dict]]:
 
 def run_one(args, storage: Path, concurrent: int) -> dict:
     from study.study_file import parse_study
-    from study.tuner import run_study
+    from study.lifecycle import run_study
 
     study = parse_study(study_doc(f"scaling-c{concurrent}", args, storage, concurrent))
     t0 = time.perf_counter()
@@ -102,7 +102,7 @@ def render(args, one: dict, two: dict) -> str:
 
 Study: {args.gan} on {args.data}, {args.trials} trials (random sampler, seed 0: the same configurations
 in both), {args.max_steps} steps each, evaluation + report every {args.eval_every}, FIFO scheduler,
-`resources.cpu = 1` (1 torch thread per trial), through `study.tuner.run_study` (MLflow on sqlite).
+`resources.cpu = 1` (1 torch thread per trial), through `study.lifecycle.run_study` (MLflow on sqlite).
 Ray started once before both studies ({args.ray_init_s:.1f} s, not in the wall times). Machine shared
 with other work during the run (load average before: {args.load_before}).
 
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     args.load_before = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     import ray
 
-    from study.tuner import init_ray
+    from study.cluster import init_ray
 
     t0 = time.perf_counter()
     init_ray("local")  # once for both studies (run_study then leaves it running)

@@ -4,7 +4,7 @@ Measured side by side in one process, same torch thread count, same config:
 
 1. ``bare``: ``GanRun.train(steps)`` (no evaluation, no logging);
 2. ``fit``: ``trainables.train.fit`` without Ray (the evaluations the trial also does);
-3. ``tune``: one trial of ``trainables.tune_trainable.train_gan`` through a Tuner with the
+3. ``tune``: one trial of ``study.trainable.train_gan`` through a Tuner with the
    study plumbing (MLflow child run on sqlite, per-step losses in batches, an evaluation + sample
    image + checkpoint + ``tune.report`` every ``eval_every`` steps = the default reporting
    interval, ``EvalConfig.every``). Its rate is measured between its first and last report from
@@ -65,9 +65,9 @@ def tune_rate(cfg: dict, threads: int, workdir: Path) -> float:
     from ray import tune
 
     from study import tracking
-    from study.tuner import init_ray
+    from study.cluster import init_ray
     from trainables.evaluation import primary_metric
-    from trainables.tune_trainable import train_gan
+    from study.trainable import train_gan
 
     uri = f"sqlite:///{workdir.resolve()}/mlflow.db"
     exp = tracking.ensure_experiment(uri, "wrapper-overhead", workdir / "mlruns")

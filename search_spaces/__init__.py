@@ -1,6 +1,7 @@
-"""Optuna define-by-run search spaces, one module per GAN (``search_spaces.<module>:space``).
+"""Optuna helpers over the GANs' define-by-run search spaces (each GAN's ``GanSpec.space``, in
+its module ``trainables/gans/<name>.py``; shared axes in ``trainables/gans/axes.py``).
 
-Contract of every space: ``space(trial, gan, family) -> dict`` only calls ``trial.suggest_*``
+Contract of every space: ``space(trial, family) -> dict`` only calls ``trial.suggest_*``
 (branches allowed) and returns a **flat** dict of dotted run-config keys
 (``{"hparams.margin": 0.7, "optim.lr_d": 2e-4, ...}``). The Optuna parameter names are those
 same keys, so the returned dict equals ``trial.params`` and a point (``points_to_evaluate``,
@@ -24,26 +25,26 @@ import functools
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FixedTrial
 
-from search_spaces.common import FAMILIES, check_family
 from trainables.config import (DATA_FAMILIES, DataConfig, defaults_for, deep_merge, flatten,
                                resolve_config, unflatten)
-from trainables.registry import get_gan
+from trainables.gans.axes import FAMILIES, check_family
+from trainables.registry import get_gan, load_gan_module
 
 # One dataset per family whose defaults stand for the family (the first listed in DATA_FAMILIES).
 FAMILY_DATASET = {family: next(d for d, f in DATA_FAMILIES.items() if f == family) for family in FAMILIES}
 
 
 def get_space(gan: str):
-    """The define-by-run function ``space(trial, gan, family) -> dict`` of a registered GAN
+    """The define-by-run function ``space(trial, family) -> dict`` of a registered GAN
     (``trainables.registry.get_gan(gan).load_space()``); unknown GANs raise ConfigError."""
     return get_gan(gan).load_space()
 
 
 def bind_space(gan: str, family: str):
-    """``space`` with ``gan`` and ``family`` fixed: a picklable ``f(trial) -> dict`` for
+    """The GAN's space with ``family`` fixed: a picklable ``f(trial) -> dict`` for
     ``ray.tune.search.optuna.OptunaSearch(space=f)``. Checks both names now."""
     check_family(family)
-    return functools.partial(get_space(gan), gan=gan, family=family)
+    return functools.partial(get_space(gan), family=family)
 
 
 def default_point(gan: str, family: str) -> dict:
@@ -60,12 +61,25 @@ def default_point(gan: str, family: str) -> dict:
     check_family(family)
     defaults = flatten(resolve_config(defaults_for(gan, FAMILY_DATASET[family])).to_dict())
     trial = FixedTrial(defaults)
-    get_space(gan)(trial, gan=gan, family=family)
+    get_space(gan)(trial, family=family)
     for name, dist in trial.distributions.items():
         value = trial.params[name]
-        if not dist._contains(dist.to_internal_repr(value)):
+        if not within(dist, value):
             raise ValueError(f"{name} = {value!r}: the {gan} default on {family} lies outside {dist}")
     return dict(trial.params)
+
+
+def within(dist, value) -> bool:
+    """Is ``value`` a point of the Optuna distribution ``dist`` (its choices, or inside its
+    bounds and on its step grid)?"""
+    if isinstance(dist, CategoricalDistribution):
+        return value in dist.choices
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not dist.low <= value <= dist.high:
+        return False
+    if dist.step is None:
+        return True
+    ticks = (value - dist.low) / dist.step
+    return abs(ticks - round(ticks)) < 1e-8
 
 
 class _Recorder:
@@ -175,6 +189,8 @@ def point_config(base: dict, point: dict) -> dict:
     """
     if not isinstance(base, dict) or "gan" not in base:
         raise ValueError("base: expected a config mapping with a 'gan' key")
+    if base.get("gan_module") is not None:  # a GAN outside trainables/gans (a fresh worker)
+        load_gan_module(base["gan_module"], "gan_module")
     dataset = base.get("data", {}).get("name", DataConfig.name)
     family = DATA_FAMILIES.get(dataset)
     if family is None:

@@ -25,6 +25,8 @@ from study.study_file import StudyError
 from trainables.checkpoint import CheckpointError
 from trainables.config import ConfigError
 
+# The driver layers (Ray, MLflow, Optuna) are imported inside the commands that need them, so
+# `study --help`, `study gans` and bad-input errors answer without loading them.
 QUICKSTART = Path(__file__).with_name("quickstart.toml")  # the built-in study of `study run`
 EXIT_BAD_INPUT = 2  # bad study file / arguments (argparse's own code)
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT: resumable
@@ -37,7 +39,7 @@ def _fail(message: str) -> int:
 
 def cmd_run(args) -> int:
     from study.study_file import load_study
-    from study.tuner import StudyInterrupted, run_study
+    from study.lifecycle import StudyInterrupted, run_study
 
     path = Path(args.study_file) if args.study_file else QUICKSTART
     study = load_study(path, smoke_test=args.smoke_test)
@@ -47,7 +49,7 @@ def cmd_run(args) -> int:
         print(f"# study file: {path}{' (smoke test)' if args.smoke_test else ''}")
         print(yaml.safe_dump(study.to_dict(), sort_keys=False), end="")
         print(f"# study dir: {study.study_dir}\n# MLflow: {study.tracking_uri}")
-        from study.tuner import metric_of
+        from study.sweep import metric_of
 
         metric, mode = metric_of(study, study.gans[0])
         rule = study.rank_rule()
@@ -69,7 +71,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_resume(args) -> int:
-    from study.tuner import StudyInterrupted, resume_study
+    from study.lifecycle import StudyInterrupted, resume_study
 
     try:
         resume_study(args.study_dir)
@@ -80,7 +82,7 @@ def cmd_resume(args) -> int:
 
 def cmd_best(args) -> int:
     from study import report
-    from study.tuner import study_leaderboard
+    from study.lifecycle import study_leaderboard
 
     study, state, rows = study_leaderboard(args.study)
     if args.json:
@@ -100,7 +102,7 @@ def _find_run_uri(run_id: str, tracking_uri: str | None) -> str:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from study.tuner import STATE_FILE
+    from study.state import STATE_FILE
 
     candidates = [tracking_uri] if tracking_uri else []
     if not candidates and os.environ.get("MLFLOW_TRACKING_URI"):
@@ -130,7 +132,7 @@ def cmd_sample(args) -> int:
 
     from study.report import sample_output_kind, save_samples
     from trainables.loop import GanRun
-    from trainables.tune_trainable import BEST_NAME, CHECKPOINTS_DIR
+    from study.tracking import BEST_NAME, CHECKPOINTS_DIR
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if (args.run_id is None) == (args.best is None):
@@ -142,7 +144,7 @@ def cmd_sample(args) -> int:
     except ValueError as exc:
         raise StudyError(str(exc)) from None
     if args.best is not None:
-        from study.tuner import study_leaderboard
+        from study.lifecycle import study_leaderboard
 
         _, state, rows = study_leaderboard(args.best)
         if not rows:

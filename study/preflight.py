@@ -13,9 +13,17 @@ import os
 import tempfile
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
+import pyarrow.fs
+import ray
+import torch
+
 from study.study_file import StudyError, StudyFile
+from trainables.config import resolve_config
+from trainables.data.dataset_errors import DatasetNotFoundError
+from trainables.data.images import build_image_dataset
 
 HEALTH_TIMEOUT_S = 10  # seconds to wait for an MLflow server's /health
 
@@ -34,10 +42,6 @@ def _check_uri(field: str, uri: str) -> None:
     """Write, read back and delete a small file under ``uri`` through pyarrow's filesystem for
     its scheme (the one Ray Tune uses): s3:// (credentials and AWS_ENDPOINT_URL from the
     environment), gs://, hdfs://, ..."""
-    import uuid
-
-    import pyarrow.fs
-
     try:
         fs, root = pyarrow.fs.FileSystem.from_uri(uri)
         fs.create_dir(root)
@@ -81,9 +85,6 @@ def check_tracking(study: StudyFile) -> None:
 def check_dataset(study: StudyFile) -> None:
     if study.family == "toy" or study.dataset.download:
         return
-    from trainables.config import resolve_config
-    from trainables.data.dataset_errors import DatasetNotFoundError
-    from trainables.data.images import build_image_dataset
 
     data = resolve_config(study.base_run(study.gans[0])).data
     try:
@@ -107,7 +108,6 @@ def _describe(nodes: list[dict]) -> str:
 def check_local_resources(study: StudyFile) -> None:
     if study.ray_address != "local":
         return
-    import torch
 
     have = {"CPU": float(os.cpu_count() or 1), "GPU": float(torch.cuda.device_count())}
     if not _fits(_need(study), have):
@@ -117,8 +117,6 @@ def check_local_resources(study: StudyFile) -> None:
 
 def check_cluster(study: StudyFile) -> None:
     """Some alive node of the connected Ray cluster holds one trial's resources."""
-    import ray
-
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
     if not any(_fits(_need(study), n) for n in nodes):
         raise StudyError(f"resources = {{cpu = {study.resources.cpu:g}, gpu = {study.resources.gpu:g}}}: "

@@ -10,13 +10,21 @@ best run wins (ties: earlier step, then fewer steps trained).
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
-from trainables.evaluation import IMAGE_KEYS, image_grid, scatter_plot
+import numpy as np
+import torch
+
+from study.tracking import (TAG_DIVERGED_AT, TAG_GAN, TAG_MODE, TAG_PRIMARY, TAG_RANK, TAG_SEARCHED,
+                            TAG_STOP_REASON, TAG_TRIAL_ID, children, client_for)
+from trainables.config import DataConfig
+from trainables.data.image_tensors import to_uint8
+from trainables.data.toy import mixture_of
+from trainables.evaluation import IMAGE_KEYS
 from trainables.metric_names import EVAL_FID, EVAL_HQ, EVAL_KID, EVAL_KL, EVAL_MODES_20
+from trainables.plots import image_grid, scatter_plot
 from trainables.ranking import RankRule, better
-from trainables.tune_trainable import (TAG_DIVERGED_AT, TAG_GAN, TAG_MODE, TAG_PRIMARY, TAG_RANK,
-                                       TAG_SEARCHED, TAG_STOP_REASON, TAG_TRIAL_ID)
 
 # Extra columns of the leaderboard table (values at the ranked step), the optimised one left out.
 TOY_COLUMNS = (EVAL_MODES_20, EVAL_HQ, EVAL_KL)
@@ -48,8 +56,6 @@ def leaderboard(uri: str, experiment_id: str, parent_run_id: str) -> list[dict]:
     value, step, steps_trained, run_id, trial_id, status, stop_reason, config (searched
     params), extras (other eval metrics at that step), trials, early_stopped, failed, diverged.
     Diverged runs (tag ``diverged_at_step``) are counted but never ranked."""
-    from study.tracking import children, client_for
-
     client = client_for(uri)
     per_gan: dict[str, dict] = {}
     counts: dict[str, dict] = {}
@@ -100,8 +106,6 @@ def figures_line(row: dict, study) -> str:
     extras = row.get("extras", {})
     if EVAL_MODES_20 not in extras:
         return ""
-    from trainables.data.toy import mixture_of
-    from trainables.config import DataConfig
 
     k = mixture_of(DataConfig(name=study.dataset.name, mixture=study.dataset.mixture)).num_modes
     parts = [f"{extras[EVAL_MODES_20]:.0f}/{k} modes with >= 20 HQ points"]
@@ -115,10 +119,6 @@ def figures_line(row: dict, study) -> str:
 def rung_medians(uri: str, experiment_id: str, parent_run_id: str, metric: str,
                  rungs: list[int]) -> dict[int, float]:
     """Median of ``metric`` at each ASHA rung over the trials that reached it (what ASHA compared)."""
-    import statistics
-
-    from study.tracking import children, client_for
-
     client = client_for(uri)
     at: dict[int, list[float]] = {r: [] for r in rungs}
     for run in children(uri, experiment_id, parent_run_id):
@@ -171,29 +171,6 @@ def save_leaderboard(rows: list[dict], study_dir: Path) -> list[Path]:
     return [md, js]
 
 
-def plot_curve(curves: dict[str, list[tuple[int, float]]], path: Path, title: str = "") -> Path:
-    """Line plot of ``{metric: [(step, value), ...]}`` (one line each) saved as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
-    for name, points in curves.items():
-        steps, values = zip(*points) if points else ((), ())
-        ax.plot(steps, values, marker="o", markersize=3, label=name)
-    ax.set_xlabel("step")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
 SAMPLES_KEY = "samples"  # array name inside a ``.npz`` written by ``study sample -o out.npz``
 
 
@@ -220,12 +197,8 @@ def save_samples(run, n: int, path: str, seed: int = 0) -> Path:
         return save_sample_image(run, n, Path(path), seed=seed)
     samples = _generate(run, n, seed)
     if not run.cfg.is_toy:
-        from trainables.data.image_tensors import to_uint8
-
         samples = to_uint8(samples)
     if kind == "npz":
-        import numpy as np
-
         out = Path(path)
         out.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(out, **{SAMPLES_KEY: samples.numpy()})  # toy float32, images uint8
@@ -244,8 +217,6 @@ def save_samples(run, n: int, path: str, seed: int = 0) -> Path:
 
 
 def _generate(run, n: int, seed: int):
-    import torch
-
     gen = torch.Generator().manual_seed(seed)
     return run.generate(run.sample_z(n, generator=gen).cpu())
 
@@ -255,8 +226,6 @@ def save_sample_image(run, n: int, path: Path, seed: int = 0) -> Path:
     or an image grid (``sqrt(n)`` per row). Noise is seeded (``seed``)."""
     samples = _generate(run, n, seed)
     if run.cfg.is_toy:
-        from trainables.data.toy import mixture_of
-
         title = f"{run.cfg.gan} on {run.cfg.data.name}, step {run.step}, n={n}"
         return scatter_plot(samples, mixture_of(run.cfg.data), title, Path(path))
     return image_grid(samples, Path(path))

@@ -10,6 +10,7 @@ directory and stored absolute (trials run in temporary directories).
 Layout (every section and key optional except ``name``)::
 
     name = "quickstart"
+    gan_modules = ["my_pkg.my_gan"]   # GANs defined outside trainables/gans (importable on every node)
     gans = ["metric_learning"]        # registered names; "metric_learning" = all five seeds
     storage_path = "./studies"        # the study lives in <storage_path>/<name>/ (or s3://, gs://)
     local_path = "./studies"          # with a URI storage_path: the driver's state/optuna.db/leaderboard
@@ -31,14 +32,24 @@ Layout (every section and key optional except ``name``)::
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
+import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
+import yaml
+
+import search_spaces
+from search_spaces import grids
 from trainables.config import (DATA_FAMILIES, ConfigError, build_dataclass, check_type,
                                deep_merge, resolve_config)
+from trainables.evaluation import IMAGE_KEYS, TOY_KEYS
+from trainables.ranking import RankRule
+from trainables.registry import GANS, PLUGIN_MODULES, load_gan_modules, metric_learning_gans
 
 METRIC_LEARNING = "metric_learning"  # shorthand in `gans` for every metric-learning GAN
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # study names (dir + MLflow)
@@ -116,6 +127,7 @@ class MlflowSection:
 class StudyFile:
     name: str
     gans: tuple = ()
+    gan_modules: tuple = ()  # modules defining GANs outside trainables/gans (each exposes GAN = GanSpec(...))
     dataset: DatasetSection = field(default_factory=DatasetSection)
     run: RunSection = field(default_factory=RunSection)
     budget: BudgetSection = field(default_factory=BudgetSection)
@@ -186,8 +198,6 @@ class StudyFile:
         """The trials' :class:`~trainables.ranking.RankRule`: ``search.rank_by`` / ``rank_k``, and
         ``rank_after`` defaulting to the first ASHA rung (the grace period; with no scheduler, the
         first evaluation after step 0): an untrained generator never ranks."""
-        from trainables.ranking import RankRule
-
         after = self.search.rank_after
         if after is None:
             after = self.grace_period if self.scheduler.type == "asha" else 1
@@ -197,6 +207,7 @@ class StudyFile:
         """Plain nested dict (every default filled in); ``parse_study(to_dict())`` gives it back."""
         out = dataclasses.asdict(self)
         out["gans"] = list(self.gans)
+        out["gan_modules"] = list(self.gan_modules)
         return out
 
     def base_run(self, gan: str) -> dict:
@@ -207,6 +218,8 @@ class StudyFile:
                   "device": run.device, "net": dict(run.net), "optim": dict(run.optim),
                   "eval": {**run.eval, "every": self.budget.eval_every},
                   "hparams": dict(run.hparams.get(gan, {}))}
+        if gan in PLUGIN_MODULES:  # self-describing: the trial, its checkpoints and config.json name it
+            config["gan_module"] = PLUGIN_MODULES[gan]
         if self.dataset.num_workers is None:  # the main process keeps one of the trial's CPUs
             config["data"]["num_workers"] = max(0, int(self.resources.cpu) - 1)
         if config["device"] == "auto" and self.resources.gpu == 0:
@@ -215,8 +228,6 @@ class StudyFile:
 
     def grid_points(self, gan: str) -> list[dict] | None:
         """The grid of ``gan`` (list of flat points) or None for an Optuna search."""
-        from search_spaces import grids
-
         grid = self.search.grid
         if grid is None:
             return None
@@ -239,9 +250,12 @@ def read_document(path: str | Path) -> dict:
     if kind is None:
         raise StudyError(f"{path}: unknown study file type; use one of {', '.join(READERS)}")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise StudyError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise StudyError(f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                         f"{exc.start}); save the study file as UTF-8") from None
     try:
         data = _PARSERS[kind](text)
     except Exception as exc:  # tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError
@@ -253,20 +267,14 @@ def read_document(path: str | Path) -> dict:
 
 
 def _toml(text: str) -> dict:
-    import tomllib
-
     return tomllib.loads(text)
 
 
 def _yaml(text: str) -> dict:
-    import yaml
-
     return yaml.safe_load(text) or {}
 
 
 def _json(text: str) -> dict:
-    import json
-
     return json.loads(text)
 
 
@@ -295,10 +303,14 @@ def parse_study(doc: dict, *, smoke_test: bool = False) -> StudyFile:
     if "name" not in doc:
         raise StudyError("name: missing; give the study a name")
     try:
-        values = {}
+        modules = doc.get("gan_modules", [])
+        load_gan_modules(modules)  # first: `gans` may name the GANs they define
+        values = {"gan_modules": tuple(modules)}
         for key, value in doc.items():
             if key in SECTION_TYPES:
                 values[key] = build_dataclass(SECTION_TYPES[key], value, key)
+            elif key == "gan_modules":
+                continue
             elif key == "gans":
                 values[key] = _parse_gans(value)
             else:
@@ -313,8 +325,6 @@ def parse_study(doc: dict, *, smoke_test: bool = False) -> StudyFile:
 
 
 def _parse_gans(value) -> tuple:
-    from trainables.registry import GANS, metric_learning_gans
-
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not value:
@@ -368,7 +378,16 @@ def validate_study(study: StudyFile) -> None:
            f"name = {study.name!r}: use letters, digits, '_', '-', '.' (max 100 characters)")
     _check(study.dataset.name in DATA_FAMILIES,
            f"dataset.name = {study.dataset.name!r}: accepted values are {', '.join(DATA_FAMILIES)}")
-    b, s, sch, res = study.budget, study.search, study.scheduler, study.resources
+    _validate_budget(study)
+    _validate_cluster(study)
+    _validate_search(study)
+    for gan in study.gans:
+        _validate_gan(study, gan)
+
+
+def _validate_budget(study: StudyFile) -> None:
+    """Budget, scheduler and per-GAN run overrides."""
+    b, s, sch = study.budget, study.search, study.scheduler
     _check(b.max_steps > 0, f"budget.max_steps = {b.max_steps}: must be > 0")
     _check(b.eval_every > 0, f"budget.eval_every = {b.eval_every}: must be > 0")
     _check(b.eval_every <= b.max_steps,
@@ -386,6 +405,18 @@ def validate_study(study: StudyFile) -> None:
            f"scheduler.grace_period = {study.grace_period}: must be <= scheduler.max_t ({study.max_t})")
     _check(sch.reduction_factor > 1,
            f"scheduler.reduction_factor = {sch.reduction_factor}: must be > 1")
+    for key in ("every",):
+        _check(key not in study.run.eval, f"run.eval.{key}: set budget.eval_every instead")
+    unknown = sorted(set(study.run.hparams) - set(study.gans))
+    _check(not unknown, f"run.hparams.{unknown[0] if unknown else ''}: not a GAN of this study "
+                        f"({', '.join(study.gans)})")
+    for gan, hp in study.run.hparams.items():
+        _check(isinstance(hp, dict), f"run.hparams.{gan}: expected a mapping")
+
+
+def _validate_cluster(study: StudyFile) -> None:
+    """Resources, concurrency, Ray address and MLflow settings."""
+    res = study.resources
     _check(res.cpu > 0, f"resources.cpu = {res.cpu}: must be > 0")
     _check(res.gpu >= 0, f"resources.gpu = {res.gpu}: must be >= 0")
     _check(study.max_concurrent >= 1, f"max_concurrent = {study.max_concurrent}: must be >= 1")
@@ -400,19 +431,16 @@ def validate_study(study: StudyFile) -> None:
         _check(re.match(r"^(sqlite|https?|postgresql|mysql|databricks)[:+]", uri) is not None,
                f"mlflow.tracking_uri = {uri!r}: use sqlite:///<abs path>, http(s)://host:port or a "
                f"database URI (file: stores are refused by MLflow 3)")
-        from urllib.parse import urlsplit
 
         _check(urlsplit(uri).password is None,
                "mlflow.tracking_uri: a password in the URI is refused (it would be stored in the "
                "study file, state and MLflow); set MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD "
                "(server) or PGPASSWORD (database) instead")
-    for key in ("every",):
-        _check(key not in study.run.eval, f"run.eval.{key}: set budget.eval_every instead")
-    unknown = sorted(set(study.run.hparams) - set(study.gans))
-    _check(not unknown, f"run.hparams.{unknown[0] if unknown else ''}: not a GAN of this study "
-                        f"({', '.join(study.gans)})")
-    for gan, hp in study.run.hparams.items():
-        _check(isinstance(hp, dict), f"run.hparams.{gan}: expected a mapping")
+
+
+def _validate_search(study: StudyFile) -> None:
+    """Grid, rank rule and metric of the search."""
+    s = study.search
     if isinstance(s.grid, dict):
         for key, values in s.grid.items():
             _check(isinstance(values, list) and len(values) > 0,
@@ -424,19 +452,13 @@ def validate_study(study: StudyFile) -> None:
     _check(s.rank_after is None or s.rank_after >= 0,
            f"search.rank_after = {s.rank_after!r}: must be >= 0")
     if s.metric is not None:
-        from trainables.evaluation import IMAGE_KEYS, TOY_KEYS
-
         accepted = list((TOY_KEYS if study.family == "toy" else IMAGE_KEYS).values())
         _check(s.metric in accepted, f"search.metric = {s.metric!r}: accepted values on "
                                      f"{study.dataset.name} are {', '.join(accepted)}")
-    for gan in study.gans:
-        _validate_gan(study, gan)
 
 
 def _validate_gan(study: StudyFile, gan: str) -> None:
     """Resolve the base run of ``gan`` and its first points with the loop's validation."""
-    import search_spaces
-
     base = study.base_run(gan)
     _resolve(base, gan)
     try:
@@ -520,8 +542,6 @@ def smoke_overrides(doc: dict) -> dict:
 
 def _cut_named_grid(name, doc: dict):
     """The first :data:`SMOKE` ``grid_points`` points of a named grid, as explicit axes."""
-    from search_spaces import grids
-
     if not isinstance(name, str) or name not in grids.GRIDS:
         return name  # let validation report it
     gans = doc.get("gans") or []

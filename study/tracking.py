@@ -1,12 +1,15 @@
-"""MLflow wiring of a study, driver side: database, experiment, parent run, closing child runs.
+"""The MLflow layer of a study: the schema (tag, metric and artifact names) and all writing.
 
 Layout: one experiment per study (name = the study name unless set), one parent run per study
 (tag ``kind=study``; params = the flat resolved study file; artifacts: ``study.yaml``, the
-leaderboard), one child run per trial (opened by the trainable, see
-``trainables.tune_trainable.TrialTracker``). The driver creates the database and the experiment
-before any trial starts (on a fresh sqlite file, concurrent trials race on the schema
-migration), and closes every child run from a ``tune.Callback`` with the status matching how
-the trial ended: FINISHED (completed, or stopped by ASHA: tag ``stop_reason``), FAILED (error).
+leaderboard), one child run per trial (:class:`TrialTracker`, opened by the Ray trainable
+``study.trainable.train_gan``). The driver creates the database and the experiment before any
+trial starts (on a fresh sqlite file, concurrent trials race on the schema migration), and
+closes every child run (``study.callbacks.TrialRunCloser``) with the status matching how the
+trial ended: FINISHED (completed, or stopped by ASHA: tag ``stop_reason``), FAILED (error).
+
+Imports run one way: ``trainables`` <- this module <- ``study.trainable`` (Ray) <- the driver.
+Nothing here imports Ray.
 """
 
 from __future__ import annotations
@@ -16,21 +19,163 @@ import tempfile
 import time
 from pathlib import Path
 
-from ray import tune
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
 
-from trainables.metric_names import DIVERGED, STEP
-from trainables.tune_trainable import (PARAM_KEY_MAX, PARAM_VALUE_MAX, TAG_GAN, TAG_KIND, TAG_PARENT,
-                                       TAG_PRIMARY, TAG_STOP_REASON, TAG_STUDY,
-                                       find_trial_run)
+from trainables.config import flatten
+from trainables.evaluation import optimised_metric
+from trainables.plots import plot_curve
+from trainables.ranking import RankRule
 
+# MLflow tag names of a trial's child run (the driver finds and closes runs through them).
+# MLflow tag names of a trial's child run (the driver finds and closes runs through them).
+TAG_PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
+TAG_RUN_NAME = "mlflow.runName"  # MLflow's display name
+TAG_TRIAL_ID = "trial_id"  # Ray Tune trial id (stable across retries and restores)
+TAG_GAN = "gan"  # registered GAN name
+TAG_STUDY = "study"  # study name
+TAG_PRIMARY = "primary_metric"  # the metric the study optimises for this trial
+TAG_MODE = "mode"  # "min" | "max"
+TAG_RANK = "rank_rule"  # JSON of the trial's RankRule (which evaluation ranks it)
+TAG_SEARCHED = "searched"  # JSON of the searched (flat) parameters of the trial
+TAG_STOP_REASON = "stop_reason"  # completed | early_stopped | max_t | diverged | error | killed
+TAG_DIVERGED_AT = "diverged_at_step"  # step whose losses were NaN/Inf or beyond optim.loss_bound
+TAG_DIVERGED_LOSSES = "diverged_losses"  # JSON of those losses ("nan", "inf" as strings)
+TAG_KIND = "kind"  # "study" (parent) | "trial" (child)
+TAG_PLACEMENTS = "placements"  # JSON list, one entry per (re)start: node, pid, GPUs, device, step
+TAG_NODE = "node_id"  # Ray node of the latest (re)start
+TAG_PID = "pid"  # worker process of the latest (re)start
+TAG_RESUMED_FROM = "resumed_from_step"  # step of the checkpoint the latest restart loaded
+
+SAMPLES_DIR = "samples"  # artifact folder of the per-evaluation sample images
+CHECKPOINTS_DIR = "checkpoints"  # artifact folder holding best.pt
+BEST_NAME = "best.pt"  # the best checkpoint (full payload: config + state)
+PARAM_VALUE_MAX = 6000  # MLflow's limit on a param value's length (longer values are cut)
+PARAM_KEY_MAX = 250  # MLflow's limit on a param key's length
+DEFAULT_LOSS_EVERY = 1  # log the losses of every step (MLflow receives them in batches)
+DEFAULT_FLUSH_EVERY = 50  # steps between two MlflowClient.log_batch calls of the losses
 CURVES_DIR = "curves"  # artifact folder of a child run's metric-curve plot
 TERMINAL = ("FINISHED", "FAILED", "KILLED")  # MLflow's final run statuses
 
 
-def client_for(uri: str):
-    from mlflow import MlflowClient
-
+def client_for(uri: str) -> MlflowClient:
     return MlflowClient(uri)
+
+
+def mlflow_params(cfg_dict: dict) -> dict[str, str]:
+    """The flat hyperparameters of a resolved config as MLflow params (values cut to
+    :data:`PARAM_VALUE_MAX` characters, keys to :data:`PARAM_KEY_MAX`)."""
+    out = {}
+    for key, value in flatten(cfg_dict).items():
+        text = json.dumps(value) if isinstance(value, (dict, list, tuple)) else str(value)
+        out[key[:PARAM_KEY_MAX]] = text[:PARAM_VALUE_MAX]
+    return out
+
+
+def log_params(client, run_id: str, flat: dict) -> None:
+    """Log a (nested or flat) dict as MLflow params (:func:`mlflow_params` flattens and cuts;
+    at most 100 per batch)."""
+    params = [Param(k, v) for k, v in mlflow_params(flat).items()]
+    for i in range(0, len(params), 100):  # MLflow accepts at most 100 params per batch
+        client.log_batch(run_id, params=params[i:i + 100])
+
+
+def find_trial_run(client, study: dict, trial_id: str):
+    """The MLflow child run of ``trial_id`` under the study's parent run (None if not created)."""
+    runs = client.search_runs(
+        [study["experiment_id"]],
+        filter_string=f"tags.{TAG_TRIAL_ID} = '{trial_id}' and tags.`{TAG_PARENT}` = "
+                      f"'{study['parent_run_id']}'",
+        max_results=1)
+    return runs[0] if runs else None
+
+
+class TrialTracker:
+    """The MLflow child run of one trial: created once, reused on every restart.
+
+    The run is found by the id stored in the checkpoint, else by the ``trial_id`` tag under the
+    parent run, else created (tags: parent, GAN, trial id, study, primary metric; params: the
+    flat resolved config). ``high_water[key]`` is the last step already logged for each metric
+    key; points at or below it are never logged again (a resumed trial replays the steps after
+    its checkpoint, which may already be in MLflow).
+    """
+
+    def __init__(self, study: dict, trial_id: str, trial_name: str, cfg, point: dict,
+                 run_id: str | None = None):
+        self.metric, self.mode = optimised_metric(cfg, study.get("metric"))
+        self.client = MlflowClient(study["tracking_uri"])
+        self.study = study
+        self.loss_every = int(study.get("loss_every") or DEFAULT_LOSS_EVERY)
+        self.flush_every = int(study.get("flush_every") or DEFAULT_FLUSH_EVERY)
+        self.buffer: list = []
+        self.last_flush_step = 0
+        self.run_id = run_id or self._find(trial_id)
+        self.high_water: dict[str, int] = {}
+        self.reused = self.run_id is not None  # a restart: some points may already be logged
+        if self.run_id is None:
+            self.run_id = self._create(trial_id, trial_name, cfg, point)
+        else:
+            self.client.update_run(self.run_id, status="RUNNING")
+            self.client.set_tag(self.run_id, "restarts", str(self._restarts() + 1))
+
+    def _find(self, trial_id: str) -> str | None:
+        run = find_trial_run(self.client, self.study, trial_id)
+        return run.info.run_id if run else None
+
+    def _restarts(self) -> int:
+        return int(self.client.get_run(self.run_id).data.tags.get("restarts", "0"))
+
+    def _create(self, trial_id: str, trial_name: str, cfg, point: dict) -> str:
+        metric, mode = self.metric, self.mode
+        tags = {TAG_PARENT: self.study["parent_run_id"], TAG_TRIAL_ID: trial_id,
+                TAG_GAN: cfg.gan, TAG_STUDY: self.study["study_name"], TAG_PRIMARY: metric,
+                TAG_MODE: mode, TAG_SEARCHED: json.dumps(point, sort_keys=True)[:PARAM_VALUE_MAX],
+                TAG_KIND: "trial", "dataset": cfg.data.name,
+                TAG_RANK: json.dumps(RankRule(**(self.study.get("rank") or {})).to_dict())}
+        run = self.client.create_run(self.study["experiment_id"], tags=tags,
+                                     run_name=f"{cfg.gan}-{trial_name}")
+        log_params(self.client, run.info.run_id, cfg.to_dict())
+        return run.info.run_id
+
+    def load_high_water(self, keys) -> None:
+        """Read the last logged step of each metric key (only needed for a reused run)."""
+        for key in keys:
+            history = self.client.get_metric_history(self.run_id, key)
+            if history:
+                self.high_water[key] = max(m.step for m in history)
+
+    def _add(self, key: str, value: float, step: int, timestamp: int) -> None:
+        if step > self.high_water.get(key, -1):
+            self.buffer.append(Metric(key, float(value), timestamp, int(step)))
+
+    def on_losses(self, step: int, losses: dict) -> None:
+        """Buffer the losses of a step (every ``loss_every`` steps); flush every ``flush_every``."""
+        if step % self.loss_every == 0:
+            ts = int(time.time() * 1000)
+            for key, value in losses.items():
+                self._add(key, value, step, ts)
+        if step - self.last_flush_step >= self.flush_every:
+            self.flush(step)
+
+    def log_metrics(self, metrics: dict, step: int) -> None:
+        """Buffer a dict of metrics at ``step`` (flushed by the caller)."""
+        ts = int(time.time() * 1000)
+        for key, value in metrics.items():
+            self._add(key, value, step, ts)
+
+    def flush(self, step: int | None = None) -> None:
+        """Send the buffered points in ``log_batch`` calls (<= 1000 metrics each)."""
+        while self.buffer:
+            chunk, self.buffer = self.buffer[:1000], self.buffer[1000:]
+            self.client.log_batch(self.run_id, metrics=chunk)
+            for m in chunk:
+                self.high_water[m.key] = max(self.high_water.get(m.key, -1), m.step)
+        if step is not None:
+            self.last_flush_step = step
+
+    def log_artifact(self, path: Path, folder: str) -> None:
+        self.client.log_artifact(self.run_id, str(path), folder)
 
 
 def ensure_experiment(uri: str, name: str, artifact_root: Path | None) -> str:
@@ -49,20 +194,11 @@ def ensure_experiment(uri: str, name: str, artifact_root: Path | None) -> str:
 
 def start_parent(uri: str, experiment_id: str, study, resolved_file: Path) -> str:
     """Open the study's parent run: tags, flat study params, the resolved study file."""
-    from mlflow.entities import Param
-
-    from trainables.config import flatten
-
     client = client_for(uri)
     run = client.create_run(experiment_id, run_name=study.name,
                             tags={TAG_KIND: "study", TAG_STUDY: study.name,
                                   "gans": ",".join(study.gans), "dataset": study.dataset.name})
-    params = []
-    for key, value in flatten(study.to_dict()).items():
-        text = json.dumps(value) if isinstance(value, (dict, list, tuple)) else str(value)
-        params.append(Param(key[:PARAM_KEY_MAX], text[:PARAM_VALUE_MAX]))
-    for i in range(0, len(params), 100):
-        client.log_batch(run.info.run_id, params=params[i:i + 100])
+    log_params(client, run.info.run_id, study.to_dict())
     client.log_artifact(run.info.run_id, str(resolved_file))
     return run.info.run_id
 
@@ -92,8 +228,6 @@ def find_child(uri: str, experiment_id: str, parent_run_id: str, trial_id: str):
 def log_curve(uri: str, run_id: str, metric: str | None = None) -> Path | None:
     """Plot the primary metric curve of a child run (from its MLflow history) as an artifact
     ``curves/<metric>.png``; returns the local file (None when nothing was logged)."""
-    from study.report import plot_curve
-
     client = client_for(uri)
     run = client.get_run(run_id)
     metric = metric or run.data.tags.get(TAG_PRIMARY)
@@ -132,59 +266,6 @@ def kill_running(uri: str, experiment_id: str, parent_run_id: str) -> int:
     return n
 
 
-class TrialRunCloser(tune.Callback):
-    """Driver-side callback: closes each trial's MLflow child run and prints one line per trial.
-
-    ``on_trial_complete`` (the trial returned, or a scheduler stopped it): FINISHED, with
-    ``stop_reason`` = ``completed`` (reached ``max_steps``), ``early_stopped`` (ASHA stopped it
-    before ``max_t``) or ``max_t`` (ASHA's horizon below the budget); a trial whose last result
-    says ``diverged`` is closed FAILED, ``stop_reason = diverged``. ``on_trial_error`` (no
-    retry left): FAILED, ``stop_reason = error``. Retries (``on_trial_recover``) leave the run
-    open: the restarted trial reuses it.
-    """
-
-    def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, gan: str,
-                 metric: str, mode: str, max_steps: int, max_t: int):
-        self.uri, self.experiment_id, self.parent = tracking_uri, experiment_id, parent_run_id
-        self.gan, self.metric, self.mode = gan, metric, mode
-        self.max_steps, self.max_t = max_steps, max_t
-        self.started: dict[str, float] = {}
-
-    def on_trial_start(self, iteration, trials, trial, **info):
-        self.started.setdefault(trial.trial_id, time.time())
-
-    def _reason(self, trial) -> str:
-        step = int((trial.last_result or {}).get(STEP, -1))
-        if step >= self.max_steps:
-            return "completed"
-        return "max_t" if step >= self.max_t else "early_stopped"
-
-    def _close(self, trial, status: str, reason: str) -> None:
-        run = find_child(self.uri, self.experiment_id, self.parent, trial.trial_id)
-        if run is not None and run.info.status in ("FINISHED", "FAILED"):
-            # closed before a driver kill; the restored trial only replayed its end
-            reason = run.data.tags.get(TAG_STOP_REASON, reason)
-        elif run is not None:
-            close_run(self.uri, run.info.run_id, status, reason)
-        last = trial.last_result or {}
-        value = last.get(self.metric)
-        shown = "-" if value is None else f"{value:.4g}"
-        elapsed = time.time() - self.started.get(trial.trial_id, time.time())
-        error = f" (error file: {trial.error_file})" if status == "FAILED" else ""
-        print(f"[{self.gan}] trial {trial.trial_id} {reason} at step {last.get(STEP, '-')}: "
-              f"{self.metric}={shown} ({elapsed:.0f}s, run {run.info.run_id if run else '-'}){error}",
-              flush=True)
-
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        if (trial.last_result or {}).get(DIVERGED):
-            self._close(trial, "FAILED", "diverged")
-        else:
-            self._close(trial, "FINISHED", self._reason(trial))
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        self._close(trial, "FAILED", "error")
-
-
 def register_best(uri: str, name: str, run_id: str, tags: dict) -> int:
     """Register the best child run's ``checkpoints/`` artifact folder (holding ``best.pt``) as
     a new version of the registered model ``name``; returns the version number.
@@ -193,10 +274,6 @@ def register_best(uri: str, name: str, run_id: str, tags: dict) -> int:
     registered with ``MlflowClient.create_model_version(source="runs:/<id>/checkpoints")``,
     which works on sqlite stores and downloads with ``models:/<name>/<version>``.
     """
-    from mlflow.exceptions import MlflowException
-
-    from trainables.tune_trainable import CHECKPOINTS_DIR
-
     client = client_for(uri)
     try:
         client.create_registered_model(name, description="Best generator of the study (best.pt: "

@@ -42,7 +42,7 @@ def test_four_half_gpu_trials_run_at_once_on_both_nodes(cluster, tmp_path, monke
     from mlflow import MlflowClient
 
     from study.study_file import parse_study
-    from study.tuner import run_study
+    from study.lifecycle import run_study
 
     monkeypatch.chdir(tmp_path)
     study = parse_study(_doc(tmp_path, ray_address=cluster.address))
@@ -65,7 +65,7 @@ def test_four_half_gpu_trials_run_at_once_on_both_nodes(cluster, tmp_path, monke
 
 def test_more_gpus_than_any_node_fails_before_submission(cluster, tmp_path, monkeypatch):
     from study.study_file import StudyError, parse_study
-    from study.tuner import run_study
+    from study.lifecycle import run_study
 
     monkeypatch.chdir(tmp_path)
     study = parse_study(_doc(tmp_path, name="toobig", ray_address=cluster.address,

@@ -36,7 +36,7 @@ def test_trial_on_a_lost_node_resumes_on_the_other_node(cluster, tmp_path, monke
     from mlflow import MlflowClient
 
     from study.study_file import parse_study
-    from study.tuner import run_study
+    from study.lifecycle import run_study
 
     c, workers = cluster
     monkeypatch.chdir(tmp_path)

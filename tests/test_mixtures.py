@@ -8,7 +8,8 @@ import torch
 
 from trainables.config import ConfigError, resolve_config
 from trainables.data.toy import MIXTURES, mixture_from_spec
-from trainables.evaluation import build_evaluator, scatter_plot
+from trainables.evaluation import build_evaluator
+from trainables.plots import scatter_plot
 from trainables.loop import GanRun
 from trainables.metrics.toy import toy_measures
 

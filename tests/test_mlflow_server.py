@@ -116,7 +116,8 @@ def study_result(mlflow_server, tmp_path_factory):
     import ray
 
     from study.study_file import parse_study
-    from study.tuner import read_state, run_study
+    from study.lifecycle import run_study
+    from study.state import read_state
 
     work = tmp_path_factory.mktemp("server_study")
     study = parse_study({

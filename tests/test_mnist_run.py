@@ -1,7 +1,6 @@
 """A short MNIST run on the shared test split: domain-FID curve improves, class entropy rises."""
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -126,7 +126,7 @@ def test_diverging_trial_fails_alone_and_the_study_goes_on(tmp_path, monkeypatch
     from mlflow import MlflowClient
 
     from study.study_file import parse_study
-    from study.tuner import run_study
+    from study.lifecycle import run_study
 
     monkeypatch.chdir(tmp_path)
     study = parse_study({
@@ -206,7 +206,7 @@ def _payload(step: int) -> dict:
 def test_trainable_falls_back_to_the_newest_good_checkpoint(tmp_path, capsys):
     from ray import tune
 
-    from trainables.tune_trainable import load_trial_checkpoint
+    from study.trainable import load_trial_checkpoint
 
     trial = tmp_path / "trial"
     for i in range(3):
@@ -252,9 +252,15 @@ def test_no_shell_is_ever_used():
 
 
 def test_local_ray_has_no_dashboard(monkeypatch):
-    import inspect
+    """init_ray("local") asks Ray for no dashboard; joining a cluster leaves that to the cluster."""
+    import ray
 
-    from study import tuner
+    from study import cluster
 
-    source = inspect.getsource(tuner.init_ray)
-    assert "include_dashboard=False" in source
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
+    assert cluster.init_ray("local", {"X": "1"}) is True
+    assert calls[-1]["include_dashboard"] is False and calls[-1]["runtime_env"] == {"env_vars": {"X": "1"}}
+    cluster.init_ray("auto")
+    assert calls[-1]["address"] == "auto" and "include_dashboard" not in calls[-1]

@@ -49,6 +49,10 @@ def _doc(**extra) -> dict:
     (_doc(search={"grid": "mmd_ttur_lambda"}), "search.grid"),
     (_doc(ray_address="somewhere"), "ray_address"),
     (_doc(name="bad name/with slash"), "name"),
+    (_doc(run={"optim": {"lr_d": float("inf")}}), "run.optim.lr_d"),
+    (_doc(run={"optim": {"lr_g": float("nan")}}), "run.optim.lr_g"),
+    (_doc(resources={"cpu": float("inf")}), "resources.cpu"),
+    (_doc(run={"hparams": {"tripletgan": {"margin": float("inf")}}}), "run.hparams.tripletgan.margin"),
 ])
 def test_invalid_field_is_named_in_one_line(doc, field):
     with pytest.raises(StudyError) as info:
@@ -85,7 +89,7 @@ def test_uri_storage_keeps_the_driver_files_local(tmp_path, monkeypatch):
 
 
 def test_trials_get_the_tracking_uri_and_no_credentials(monkeypatch):
-    from study.tuner import trial_env
+    from study.cluster import trial_env
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s3cr3t")
@@ -147,7 +151,18 @@ BAD_FILES = {
     "unknown_key": ('name = "x"\ngans = ["tripletgan"]\n[budget]\nmax_stepz = 10\n', "budget.max_stepz"),
     "unknown_gan": ('name = "x"\ngans = ["tripletgan", "biggan"]\n', "biggan"),
     "negative_budget": ('name = "x"\ngans = ["mbgan"]\n[budget]\nmax_steps = -10\n', "budget.max_steps"),
+    "infinite_lr": ('name = "x"\ngans = ["mbgan"]\n[run.optim]\nlr_d = inf\n', "lr_d"),
 }
+
+
+def test_cli_non_utf8_study_file_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "s.toml"
+    path.write_bytes(b"\xff\xfe\x00name = 'x'\n")
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not UTF-8" in err and "s.toml" in err, err
+    assert not (tmp_path / "studies").exists()
 
 
 @pytest.mark.parametrize("case", sorted(BAD_FILES))
@@ -209,7 +224,7 @@ def test_gans_and_space_commands(capsys):
 
 
 def test_search_metric_override():
-    from study.tuner import metric_of
+    from study.sweep import metric_of
 
     study = parse_study(_doc(search={"metric": "eval/modes_20"}))
     assert metric_of(study, "tripletgan") == ("eval/modes_20", "max")

@@ -7,11 +7,11 @@ from collections import Counter
 
 import pytest
 
+from study.tracking import (PARAM_VALUE_MAX, TAG_GAN, TAG_PARENT, TAG_SEARCHED, TAG_TRIAL_ID,
+                            TrialTracker, mlflow_params)
+from study.trainable import trial_point, trial_run_config
 from trainables.config import resolve_config
 from trainables.metric_names import LOSS_D, LOSS_G
-from trainables.tune_trainable import (PARAM_VALUE_MAX, TAG_GAN, TAG_PARENT, TAG_SEARCHED,
-                                       TAG_TRIAL_ID, TrialTracker, mlflow_params, trial_point,
-                                       trial_run_config)
 
 
 def _config(search: str, point: dict, base_hparams: dict, gan: str = "mlgan") -> dict:
@@ -108,7 +108,7 @@ class _FakeTrial:
     (50, "on_trial_error", "FAILED", "error"),
 ])
 def test_driver_callback_closes_child_with_the_right_status(tracking, step, callback, status, reason):
-    from study.tracking import TrialRunCloser
+    from study.callbacks import TrialRunCloser
 
     client, study = tracking
     cfg = resolve_config({"gan": "tripletgan", "data": {"name": "ring8"}})

@@ -20,7 +20,7 @@ def test_killed_worker_is_retried_from_its_checkpoint(tmp_path, monkeypatch):
     from mlflow import MlflowClient
 
     from study.study_file import parse_study
-    from study.tuner import run_study
+    from study.lifecycle import run_study
 
     monkeypatch.chdir(tmp_path)
     study = parse_study({

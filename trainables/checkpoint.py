@@ -61,3 +61,21 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
             f"{path}: checkpoint format {data.get('format')!r}, this version reads {FORMAT_VERSION}"
         )
     return data
+
+
+def load_first(candidates, load=load_checkpoint, on_skip=None) -> tuple[object, dict]:
+    """``(candidate, payload)`` of the first of ``candidates`` (newest first) that ``load`` reads.
+
+    Each unusable one (:class:`CheckpointError`) is passed to ``on_skip(candidate, error)``
+    before the next is tried; when none loads, raises :class:`CheckpointError` with the first
+    error (or "no checkpoint" when there were no candidates).
+    """
+    errors = []
+    for candidate in candidates:
+        try:
+            return candidate, load(candidate)
+        except CheckpointError as exc:
+            errors.append(exc)
+            if on_skip is not None:
+                on_skip(candidate, exc)
+    raise CheckpointError(str(errors[0]) if errors else "no checkpoint")

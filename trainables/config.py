@@ -8,10 +8,8 @@ types and out-of-range values raise :class:`ConfigError` with one line naming th
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +17,16 @@ from typing import Any
 
 import torch
 
+from trainables.data.toy import mixture_from_spec
+from trainables.nets.build import ARCHS
+from trainables.registry import get_gan, load_gan_module
+from trainables.schema import (ConfigError, at_least, build_dataclass, check_type, choice, deep_merge,
+                               flatten, unflatten)
 
-class ConfigError(ValueError):
-    """A one-line error naming the offending field and what it accepts."""
+__all__ = ["ConfigError", "DATA_FAMILIES", "DataConfig", "EvalConfig", "FAMILY_DEFAULTS", "NetConfig",
+           "OptimConfig", "RunConfig", "TOY_DATASETS", "TOY_PAPER_NETS", "Z_DISTS", "build_dataclass",
+           "check_type", "deep_merge", "default_cache_dir", "default_data_root", "defaults_for", "flatten",
+           "resolve_config", "unflatten"]
 
 
 # Which family of defaults each dataset belongs to (nets, batch size, optimiser settings).
@@ -51,10 +56,8 @@ class DataConfig:
     max_items: int | None = None  # cap the training set (seeded subset; for smoke tests)
 
     def validate(self) -> None:
-        _choice("data.name", self.name, tuple(DATA_FAMILIES))
+        choice("data.name", self.name, tuple(DATA_FAMILIES))
         if self.name == "mixture":
-            from trainables.data.toy import mixture_from_spec
-
             if self.mixture is None:
                 raise ConfigError("data.mixture: missing; the 'mixture' dataset needs "
                                   "{kind = ring|grid|means, ...}")
@@ -64,12 +67,12 @@ class DataConfig:
                 raise ConfigError(str(exc)) from None
         elif self.mixture is not None:
             raise ConfigError(f"data.mixture: only used with data.name = 'mixture' (name is {self.name!r})")
-        _positive("data.batch_size", self.batch_size, minimum=2)
-        _positive("data.num_workers", self.num_workers, minimum=0)
+        at_least("data.batch_size", self.batch_size, minimum=2)
+        at_least("data.num_workers", self.num_workers, minimum=0)
         if self.image_size is not None:
-            _positive("data.image_size", self.image_size, minimum=8)
+            at_least("data.image_size", self.image_size, minimum=8)
         if self.max_items is not None:
-            _positive("data.max_items", self.max_items, minimum=self.batch_size)
+            at_least("data.max_items", self.max_items, minimum=self.batch_size)
 
 
 @dataclass(frozen=True)
@@ -81,12 +84,10 @@ class NetConfig:
     kwargs: dict = field(default_factory=dict)  # arch-specific widths/depths/activations
 
     def validate(self) -> None:
-        from trainables.nets.build import ARCHS  # local: nets import torch modules
-
-        _choice("net.arch", self.arch, tuple(ARCHS))
-        _positive("net.z_dim", self.z_dim, minimum=1)
-        _choice("net.z_dist", self.z_dist, tuple(Z_DISTS))
-        _choice("net.sn", self.sn, ("none", "pim", "pico"))
+        choice("net.arch", self.arch, tuple(ARCHS))
+        at_least("net.z_dim", self.z_dim, minimum=1)
+        choice("net.z_dist", self.z_dist, tuple(Z_DISTS))
+        choice("net.sn", self.sn, ("none", "pim", "pico"))
 
 
 # Latent priors, by name: each maps (n, dim, generator) to an (n, dim) CPU tensor.
@@ -120,11 +121,11 @@ class OptimConfig:
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ConfigError(f"optim.{name} = {value!r}: must be in [0, 1)")
-        _positive("optim.n_critic", self.n_critic, minimum=1)
-        _positive("optim.n_gen", self.n_gen, minimum=1)
+        at_least("optim.n_critic", self.n_critic, minimum=1)
+        at_least("optim.n_gen", self.n_gen, minimum=1)
         if not 0.0 < self.lr_decay <= 1.0:
             raise ConfigError(f"optim.lr_decay = {self.lr_decay!r}: must be in (0, 1]")
-        _positive("optim.lr_decay_every", self.lr_decay_every, minimum=0)
+        at_least("optim.lr_decay_every", self.lr_decay_every, minimum=0)
         if not self.loss_bound > 0:
             raise ConfigError(f"optim.loss_bound = {self.loss_bound!r}: must be > 0")
 
@@ -141,10 +142,10 @@ class EvalConfig:
     kid_subsets: int = 100  # images: KID subsets (torch-fidelity's default); 0 = no KID (saves seconds)
 
     def validate(self) -> None:
-        _positive("eval.every", self.every, minimum=1)
-        _positive("eval.num_samples", self.num_samples, minimum=2)
-        _positive("eval.grid_size", self.grid_size, minimum=1)
-        _positive("eval.kid_subsets", self.kid_subsets, minimum=0)
+        at_least("eval.every", self.every, minimum=1)
+        at_least("eval.num_samples", self.num_samples, minimum=2)
+        at_least("eval.grid_size", self.grid_size, minimum=1)
+        at_least("eval.kid_subsets", self.kid_subsets, minimum=0)
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ class RunConfig:
     steps: int = 5000  # training iterations (one iteration = AE step + n_critic D + n_gen G)
     seed: int = 0  # seeds nets, data stream, noise and penalties
     device: str = "auto"  # auto (CUDA when visible) | cpu | cuda[:i]
+    gan_module: str | None = None  # module defining a GAN outside trainables/gans (imported first)
 
     def to_dict(self) -> dict:
         """Plain nested dict (JSON/TOML-able); ``resolve_config(to_dict())`` gives this back."""
@@ -188,7 +190,7 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GAN_CACHE_DIR") or Path.home() / ".cache" / "metric-gan-studies")
 
 
-TOP_LEVEL_KEYS = ("gan", "hparams", "data", "net", "optim", "eval", "steps", "seed", "device")
+TOP_LEVEL_KEYS = ("gan", "gan_module", "hparams", "data", "net", "optim", "eval", "steps", "seed", "device")
 SECTIONS = {"data": DataConfig, "net": NetConfig, "optim": OptimConfig, "eval": EvalConfig}
 
 # Defaults of each data family, below every GAN's own presets.
@@ -224,47 +226,8 @@ TOY_PAPER_NETS: dict[str, dict] = {
 }
 
 
-def deep_merge(base: dict, override: dict) -> dict:
-    """Recursively merge ``override`` into a copy of ``base`` (dicts merge, other values replace)."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "kwargs":
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def unflatten(flat: dict) -> dict:
-    """``{"optim.lr_d": 1e-4, "hparams.margin": 1}`` -> nested dict (search spaces are flat)."""
-    out: dict = {}
-    for key, value in flat.items():
-        parts = key.split(".")
-        node = out
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{key}: '{part}' is a value, not a section")
-        node[parts[-1]] = value
-    return out
-
-
-def flatten(nested: dict, prefix: str = "") -> dict:
-    """Inverse of :func:`unflatten` (``net.kwargs`` stays one value)."""
-    out = {}
-    for key, value in nested.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and key != "kwargs" and value:
-            out.update(flatten(value, name + "."))
-        else:
-            out[name] = value
-    return out
-
-
 def defaults_for(gan: str, dataset: str) -> dict:
     """The nested default config of ``gan`` on ``dataset`` (family defaults, then GAN presets)."""
-    from trainables.registry import get_gan
-
     spec = get_gan(gan)
     family = DATA_FAMILIES.get(dataset)
     if family is None:
@@ -275,8 +238,6 @@ def defaults_for(gan: str, dataset: str) -> dict:
 
 def resolve_config(user: dict) -> RunConfig:
     """Validate a user's nested config and fill in every default; see the module docstring."""
-    from trainables.registry import get_gan
-
     if not isinstance(user, dict):
         raise ConfigError(f"config: expected a mapping, got {type(user).__name__}")
     unknown = sorted(set(user) - set(TOP_LEVEL_KEYS))
@@ -284,6 +245,8 @@ def resolve_config(user: dict) -> RunConfig:
         raise ConfigError(f"{unknown[0]}: unknown key; accepted keys are {', '.join(TOP_LEVEL_KEYS)}")
     if "gan" not in user:
         raise ConfigError("gan: missing; name one of the registered GANs")
+    if user.get("gan_module") is not None:
+        load_gan_module(user["gan_module"], "gan_module")
     spec = get_gan(user["gan"])
     dataset = user.get("data", {}).get("name", DataConfig.name) if isinstance(user.get("data", {}), dict) else None
     if dataset is None:
@@ -298,95 +261,14 @@ def resolve_config(user: dict) -> RunConfig:
     sections["data"] = dataclasses.replace(sections["data"], root=str(Path(sections["data"].root or default_data_root()).resolve()))
     sections["eval"] = dataclasses.replace(sections["eval"], cache_dir=str(Path(sections["eval"].cache_dir or default_cache_dir()).resolve()))
     hparams = spec.build_objective(merged.get("hparams", {}))
-    top = {k: merged[k] for k in ("steps", "seed", "device") if k in merged}
+    top = {k: merged[k] for k in ("steps", "seed", "device", "gan_module") if k in merged}
+    hints = typing.get_type_hints(RunConfig)
     for key, value in top.items():
-        check_type(key, value, RunConfig.__dataclass_fields__[key].type)
+        top[key] = check_type(key, value, hints[key])
     cfg = RunConfig(gan=spec.name, hparams=hparams, **sections, **top)
-    _positive("steps", cfg.steps, minimum=1)
+    at_least("steps", cfg.steps, minimum=1)
     if not (cfg.device == "auto" or cfg.device == "cpu" or cfg.device.startswith("cuda")):
         raise ConfigError(f"device = {cfg.device!r}: accepted values are auto, cpu, cuda, cuda:<index>")
     return cfg
 
 
-def build_dataclass(cls, values: dict, prefix: str):
-    """Instantiate dataclass ``cls`` from ``values``: unknown keys and wrong types are errors."""
-    if not isinstance(values, dict):
-        raise ConfigError(f"{prefix}: expected a mapping, got {type(values).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"{prefix}.{unknown[0]}: unknown key; accepted keys are {', '.join(fields)}"
-        )
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for key, value in values.items():
-        kwargs[key] = check_type(f"{prefix}.{key}", value, hints[key])
-    return cls(**kwargs)
-
-
-def check_type(name: str, value, annotation):
-    """Check ``value`` against a simple annotation (int/float/str/bool/dict, Optional, Literal).
-
-    Ints are accepted where floats are expected (and converted); bools are never numbers.
-    """
-    if isinstance(annotation, str):
-        annotation = eval(annotation, vars(typing), {})  # "float | None" style postponed hints
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(annotation)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return check_type(name, value, option)
-            except ConfigError as exc:
-                errors.append(exc)
-        raise errors[0]
-    if origin is typing.Literal:
-        allowed = typing.get_args(annotation)
-        if value not in allowed:
-            raise ConfigError(f"{name} = {value!r}: accepted values are {', '.join(map(str, allowed))}")
-        return value
-    if annotation is Any:
-        return value
-    if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name} = {value!r}: expected a number")
-        return float(value)
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise ConfigError(f"{name} = {value!r}: expected an integer")
-        return value
-    if annotation is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{name} = {value!r}: expected true or false")
-        return value
-    if annotation is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{name} = {value!r}: expected a string")
-        return value
-    if annotation is dict or origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{name} = {value!r}: expected a mapping")
-        return dict(value)
-    if annotation is tuple or origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{name} = {value!r}: expected a list")
-        return tuple(value)
-    return value
-
-
-def _choice(name: str, value, accepted: tuple) -> None:
-    if value not in accepted:
-        raise ConfigError(f"{name} = {value!r}: accepted values are {', '.join(map(str, accepted))}")
-
-
-def _positive(name: str, value: int, minimum: int) -> None:
-    if value < minimum:
-        raise ConfigError(f"{name} = {value!r}: must be >= {minimum}")

@@ -9,24 +9,36 @@ through torch-fidelity (``trainables.metrics.fid``).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
 
 from trainables import metric_names as M
 from trainables.config import RunConfig
+from trainables.data.toy import mixture_of
+from trainables.metrics.toy import toy_measures
+from trainables.plots import image_grid, scatter_plot
 from trainables.ranking import RankRule
 
-TOY_KEYS = {"modes": M.EVAL_MODES, "modes_20": M.EVAL_MODES_20, "hq": M.EVAL_HQ,
-            "kl": M.EVAL_KL, "jsd": M.EVAL_JSD, "fit": M.EVAL_FIT}
-IMAGE_KEYS = {"fid": M.EVAL_FID, "kid": M.EVAL_KID, "is": M.EVAL_IS,
-              "class_entropy": M.EVAL_CLASS_ENTROPY, "class_l2": M.EVAL_CLASS_L2}
+TOY_KEYS = M.metrics_of(M.TOY)  # measure key -> metric name
+IMAGE_KEYS = M.metrics_of(M.IMAGES)
+
+
+def metric_family(cfg: RunConfig) -> str:
+    """The metrics family of ``cfg``'s dataset (``metric_names.TOY`` or ``IMAGES``)."""
+    return M.TOY if cfg.is_toy else M.IMAGES
 
 
 def primary_metric(cfg: RunConfig) -> tuple[str, str]:
     """(metric name, "min" | "max") optimised for ``cfg``'s dataset."""
-    return (M.EVAL_FIT, "max") if cfg.is_toy else (M.EVAL_FID, "min")
+    name = M.PRIMARY[metric_family(cfg)]
+    return name, M.mode_of(name)
+
+
+def optimised_metric(cfg: RunConfig, metric: str | None = None) -> tuple[str, str]:
+    """(metric, mode) a run is ranked by: ``metric`` when a study overrides it
+    (``search.metric``), else :func:`primary_metric`."""
+    return (metric, M.mode_of(metric)) if metric else primary_metric(cfg)
 
 
 def worst_value(mode: str) -> float:
@@ -56,13 +68,9 @@ class ToyEvaluator(Evaluator):
 
     def __init__(self, run, num_samples: int, seed: int):
         super().__init__(run, num_samples, seed)
-        from trainables.data.toy import mixture_of
-
         self.mixture = mixture_of(run.cfg.data)
 
     def evaluate(self, run) -> dict[str, float]:
-        from trainables.metrics.toy import toy_measures
-
         measures = toy_measures(self.samples(run), self.mixture)
         return {TOY_KEYS[k]: float(v) for k, v in measures.items()}
 
@@ -81,7 +89,7 @@ class ImageEvaluator(Evaluator):
         self.backend = image_backend(run)
 
     def evaluate(self, run) -> dict[str, float]:
-        from trainables.data.images import to_uint8
+        from trainables.data.images import to_uint8  # here and below: torchvision / torch-fidelity only for images
 
         fake = to_uint8(self.samples(run))
         result = self.backend.evaluate(fake)
@@ -89,47 +97,6 @@ class ImageEvaluator(Evaluator):
 
     def save_samples(self, run, path: Path) -> Path:
         return image_grid(run.generate(self.grid_z), path)
-
-
-def scatter_plot(points: torch.Tensor, mixture, title: str, path: Path) -> Path:
-    """PNG scatter of 2D ``points`` over the modes of ``mixture`` (a Mixture or a registered name)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from trainables.data.toy import get_mixture
-
-    from matplotlib.patches import Circle
-
-    pts = points.numpy()
-    mix = get_mixture(mixture) if isinstance(mixture, str) else mixture
-    means = mix.means_tensor().numpy()
-    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
-    for x, y in means:  # the high-quality disc of each mode (3 std), drawn under the points
-        ax.add_patch(Circle((x, y), 3 * mix.std, fill=False, color="red", lw=0.8, zorder=1))
-    ax.scatter(pts[:, 0], pts[:, 1], s=2, alpha=0.5, label="generated", zorder=2)
-    lim = float(abs(means).max()) * 1.5 + 0.5
-    ax.set_xlim(-lim, lim)
-    ax.set_ylim(-lim, lim)
-    ax.set_title(title, fontsize=9)
-    ax.set_aspect("equal")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def image_grid(images: torch.Tensor, path: Path) -> Path:
-    """PNG grid of images in [-1, 1], ``ceil(sqrt(n))`` per row."""
-    from torchvision.utils import save_image
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(images, path, nrow=int(math.ceil(math.sqrt(len(images)))), normalize=True, value_range=(-1, 1))
-    return path
 
 
 def default_extractor(dataset: str) -> str:

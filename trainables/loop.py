@@ -22,7 +22,7 @@ import torch
 
 from trainables.checkpoint import load_checkpoint
 from trainables.config import Z_DISTS, RunConfig, resolve_config
-from trainables.data import build_stream, data_shape
+from trainables.data.streams import build_stream, data_shape
 from trainables.device import pick_device
 from trainables.metric_names import LOSS_AE, LOSS_D, LOSS_G
 from trainables.nets.build import build_nets

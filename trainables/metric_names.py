@@ -1,4 +1,14 @@
-"""Metric names logged to Ray Tune and MLflow, defined once (MLflow accepts '/' in names)."""
+"""The one metrics table: every metric the platform logs, with its direction, family and label.
+
+Each metric's key is defined here once (MLflow accepts '/' in names) and read by the loop
+(``trainables.evaluation``), the Ray trainable and ASHA (``mode``), the study file's
+``search.metric`` check, the leaderboard and the reports (``label``). ``measure`` is the key the
+measuring function returns (``trainables.metrics.toy.mode_stats``, ``trainables.metrics.fid``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 LOSS_D = "loss/d"  # discriminator / critic loss of the last D step
 LOSS_G = "loss/g"  # generator loss of the last G step
@@ -19,3 +29,41 @@ EVAL_CLASS_L2 = "eval/class_l2"  # MNIST: L2 distance of that histogram to unifo
 
 STEP = "step"  # training iteration at which a result was measured
 DIVERGED = "diverged"  # result key (1) of a trial's final report when its losses diverged
+
+TOY, IMAGES = "toy", "images"  # metric families (the data family groups of trainables.config)
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # the logged key (Ray Tune result, MLflow metric)
+    mode: str  # "max" | "min": which direction is better
+    family: str  # TOY | IMAGES: the datasets that log it
+    label: str  # display name in tables and plots
+    measure: str  # the key its measuring function returns
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric(EVAL_FIT, "max", TOY, "fit", "fit"),
+    Metric(EVAL_MODES, "max", TOY, "modes", "modes"),
+    Metric(EVAL_MODES_20, "max", TOY, "modes_20", "modes_20"),
+    Metric(EVAL_HQ, "max", TOY, "% HQ", "hq"),
+    Metric(EVAL_KL, "min", TOY, "KL", "kl"),
+    Metric(EVAL_JSD, "min", TOY, "JSD", "jsd"),
+    Metric(EVAL_FID, "min", IMAGES, "FID", "fid"),
+    Metric(EVAL_KID, "min", IMAGES, "KID", "kid"),
+    Metric(EVAL_IS, "max", IMAGES, "IS", "is"),
+    Metric(EVAL_CLASS_ENTROPY, "max", IMAGES, "class entropy", "class_entropy"),
+    Metric(EVAL_CLASS_L2, "min", IMAGES, "class L2", "class_l2"),
+)}
+
+PRIMARY = {TOY: EVAL_FIT, IMAGES: EVAL_FID}  # the metric a study optimises unless search.metric says
+
+
+def mode_of(name: str) -> str:
+    """"max" or "min" for a metric of :data:`METRICS` (KeyError names unknown metrics)."""
+    return METRICS[name].mode
+
+
+def metrics_of(family: str) -> dict[str, str]:
+    """``{measure key: metric name}`` of a family (:data:`TOY` or :data:`IMAGES`), table order."""
+    return {m.measure: m.name for m in METRICS.values() if m.family == family}

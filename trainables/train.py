@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from trainables.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from trainables.config import ConfigError, resolve_config
+from trainables.checkpoint import CheckpointError, load_first, save_checkpoint
+from trainables.config import ConfigError, deep_merge, resolve_config, unflatten
 from trainables.evaluation import build_evaluator
 from trainables.loop import GanRun
 from trainables.metric_names import STEP
@@ -100,20 +100,22 @@ def train_to_dir(config: dict, out_dir: str | Path, *, progress: bool = True) ->
     latest, best_path = out / "checkpoints" / "latest.pt", out / "checkpoints" / "best.pt"
     previous = latest.with_name("previous.pt")  # the checkpoint before latest (fallback)
     best = None
-    for candidate in (latest, previous):
-        if not candidate.exists():
-            continue
+
+    def set_aside(candidate: Path, exc: CheckpointError) -> None:
+        print(f"warning: {exc}; kept as {candidate.name}.corrupt, trying an older checkpoint",
+              file=sys.stderr)
+        os.replace(candidate, candidate.with_name(candidate.name + ".corrupt"))
+
+    existing = [c for c in (latest, previous) if c.exists()]
+    if existing:
         try:
-            data = load_checkpoint(candidate)
-        except CheckpointError as exc:
-            print(f"warning: {exc}; kept as {candidate.name}.corrupt, trying an older checkpoint",
-                  file=sys.stderr)
-            os.replace(candidate, candidate.with_name(candidate.name + ".corrupt"))
-            continue
-        run.load_state_dict(data["state"])
-        best = data.get("best")
-        print(f"resumed from {candidate} at step {run.step}", flush=True)
-        break
+            candidate, data = load_first(existing, on_skip=set_aside)
+        except CheckpointError:
+            pass  # every checkpoint was unusable (set aside): start from scratch
+        else:
+            run.load_state_dict(data["state"])
+            best = data.get("best")
+            print(f"resumed from {candidate} at step {run.step}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     evaluator = build_evaluator(run)
@@ -144,7 +146,6 @@ def main(argv=None) -> int:
                         help="override, e.g. --set hparams.margin=1.0 --set optim.lr_d=1e-4")
     parser.add_argument("--out", default=None, help="run directory (default runs/<gan>-<data>)")
     args = parser.parse_args(argv)
-    from trainables.config import deep_merge, unflatten
 
     overrides = {}
     for item in args.set:

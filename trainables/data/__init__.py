@@ -1,29 +1,6 @@
-"""Training data streams by dataset name: seeded, resumable (``state_dict``/``load_state_dict``)."""
+"""Training data: 2D mixtures (``toy``), image datasets (``images``), seeded resumable streams
+of real batches by dataset name (``streams``)."""
 
-from __future__ import annotations
-
-from trainables.config import TOY_DATASETS, DataConfig
 from trainables.data.toy import MIXTURES, ToyStream, get_mixture, mixture_of
 
-__all__ = ["MIXTURES", "ToyStream", "get_mixture", "mixture_of", "build_stream", "data_shape"]
-
-
-def data_shape(cfg: DataConfig) -> tuple[int, ...]:
-    """Shape of one sample of the dataset (``(2,)`` for the mixtures, ``(C, H, W)`` for images)."""
-    if cfg.name in TOY_DATASETS:
-        return (2,)
-    from trainables.data.images import dataset_shape
-
-    return tuple(dataset_shape(cfg.name, image_size=cfg.image_size))
-
-
-def build_stream(cfg: DataConfig, seed: int, device):
-    """The infinite, seeded stream of real training batches named by ``cfg``."""
-    if cfg.name in TOY_DATASETS:
-        return ToyStream(mixture_of(cfg), cfg.batch_size, seed, device=device)
-    from trainables.data.images import ImageStream, build_image_dataset
-
-    dataset = build_image_dataset(cfg.name, cfg.root, download=cfg.download, split="train",
-                                  image_size=cfg.image_size)
-    return ImageStream(dataset, cfg.batch_size, seed, device=device, num_workers=cfg.num_workers,
-                       max_items=cfg.max_items)
+__all__ = ["MIXTURES", "ToyStream", "get_mixture", "mixture_of"]

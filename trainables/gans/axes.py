@@ -1,8 +1,9 @@
-"""Helpers shared by the search spaces: family checks and the TTUR Adam axes.
+"""Search axes every GAN's space shares: data families, the TTUR Adam axes, log-uniform floats.
 
-Every helper only calls ``trial.suggest_*`` and returns a flat dict whose keys are dotted keys
-of the run config (``optim.lr_d``...); the Optuna parameter names are those same keys, so the
-dict a space returns equals ``trial.params``.
+Contract of every space (``GanSpec.space``): ``space(trial, family) -> dict`` only calls
+``trial.suggest_*`` (branches allowed) and returns a **flat** dict of dotted run-config keys
+(``{"hparams.margin": 0.7, "optim.lr_d": 2e-4, ...}``); the Optuna parameter names are those
+same keys, so the returned dict equals ``trial.params``. Nothing here imports Optuna.
 
 Choice made here (the spec is silent): D and G get **separate** Adam betas
 (``optim.beta1_d``, ``optim.beta1_g``, ``optim.beta2_d``, ``optim.beta2_g``), in the spirit of
@@ -28,19 +29,16 @@ BETA1_RANGE = (0.0, 0.9)  # uniform Adam beta1 (defaults 0.5; GN-GAN toy 0.8)
 BETA2_CHOICES = (0.9, 0.99, 0.999)  # categorical Adam beta2 (defaults 0.999; GN-GAN/WGAN-GP 0.9)
 
 
-def family_group(family: str) -> str:
-    """``"toy"`` for the toy family, ``"images"`` for every other family (MNIST included).
-
-    Raises ValueError when ``family`` is not one of :data:`FAMILIES`.
-    """
-    check_family(family)
-    return "toy" if family == "toy" else "images"
-
-
 def check_family(family: str) -> None:
     """Raise ValueError unless ``family`` is one of the data families."""
     if family not in LR_RANGES:
         raise ValueError(f"family = {family!r}: accepted values are {', '.join(FAMILIES)}")
+
+
+def family_group(family: str) -> str:
+    """``"toy"`` for the toy family, ``"images"`` for every other family (MNIST included)."""
+    check_family(family)
+    return "toy" if family == "toy" else "images"
 
 
 def suggest_ttur(trial, family: str) -> dict:
@@ -65,7 +63,9 @@ def suggest_betas(trial) -> dict:
 
 
 def suggest_optim(trial, family: str) -> dict:
-    """The optimiser axes every space shares: :func:`suggest_ttur` + :func:`suggest_betas`."""
+    """The optimiser axes every space shares: :func:`suggest_ttur` + :func:`suggest_betas`.
+    Also the whole space of the baselines whose loss has no hyperparameter (their loss defines
+    the baseline)."""
     return {**suggest_ttur(trial, family), **suggest_betas(trial)}
 
 

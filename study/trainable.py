@@ -1,0 +1,282 @@
+"""The Ray Tune function trainable of a study: one GAN run per trial, tracked in one MLflow run.
+
+A trial's config (built by ``study.sweep``) holds three things:
+
+- ``config["run"]``: the nested base run config of the GAN (a dict ``resolve_config`` accepts,
+  absolute paths, ``steps`` and ``eval.every`` from the study budget);
+- the searched parameters, flat with dotted keys (``{"hparams.margin": 0.7, ...}``) merged in by
+  the searcher, or under ``config["grid_point"]`` for grid studies;
+- ``config["study"]``: metadata (:data:`STUDY_KEYS`: tracking URI, experiment id, parent run
+  id, study name, GAN name, search kind, loss-logging intervals).
+
+:func:`train_gan` builds a :class:`~trainables.loop.GanRun`, resumes from
+``tune.get_checkpoint()`` when Tune restarts the trial (retry after a crash, restored study),
+and runs the shared loop :func:`trainables.train.fit`. At each evaluation (and only then) it
+writes a checkpoint directory (``checkpoint.pt`` = state + config + step + best + MLflow run id,
+and the evaluation's sample image) and calls ``tune.report`` with the primary metric, ``step``
+and the other evaluation metrics. Per-step losses bypass Tune and go straight to MLflow in
+batches (:class:`~study.tracking.TrialTracker`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import pyarrow.fs
+import ray
+import torch
+from ray import tune
+
+import search_spaces
+from study.tracking import (BEST_NAME, CHECKPOINTS_DIR, PARAM_VALUE_MAX, SAMPLES_DIR, TAG_DIVERGED_AT,
+                            TAG_DIVERGED_LOSSES, TAG_NODE, TAG_PID, TAG_PLACEMENTS, TAG_RESUMED_FROM,
+                            TAG_STOP_REASON, TrialTracker, client_for, find_trial_run)
+from trainables import metric_names as M
+from trainables.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, load_first, save_checkpoint
+from trainables.config import resolve_config
+from trainables.evaluation import IMAGE_KEYS, TOY_KEYS, build_evaluator, optimised_metric, worst_value
+from trainables.loop import GanRun
+from trainables.metric_names import STEP
+from trainables.ranking import RankRule
+from trainables.train import Diverged, fit
+
+STUDY_KEYS = ("tracking_uri", "experiment_id", "parent_run_id", "study_name", "gan", "search",
+              "loss_every", "flush_every", "metric", "mode", "rank")
+
+
+def trial_point(config: dict) -> dict:
+    """The flat searched parameters of a trial config: every top-level key except ``run`` /
+    ``study`` / ``grid_point``, plus the content of ``grid_point`` (grid studies)."""
+    point = {k: v for k, v in config.items() if k not in ("run", "study", "grid_point")}
+    point.update(config.get("grid_point") or {})
+    return point
+
+
+def trial_run_config(config: dict) -> dict:
+    """The nested run config of a trial: the searched point over ``config["run"]``.
+
+    Optuna studies use ``search_spaces.point_config`` (keys the GAN's space owns are dropped from
+    the base first, so a conditional parameter that is off falls back to its default); grid
+    studies use ``search_spaces.apply_point`` (a plain deep merge: base values of axes the grid
+    does not touch are kept).
+    """
+    base, point = config["run"], trial_point(config)
+    if config["study"].get("search", "optuna") == "grid":
+        return search_spaces.apply_point(base, point)
+    return search_spaces.point_config(base, point)
+
+
+def _trial_threads() -> int:
+    """CPU threads for torch: the trial's CPU share (at least 1)."""
+    try:
+        cpus = tune.get_context().get_trial_resources().required_resources.get("CPU", 1)
+    except Exception:  # outside a trial (benchmarks) or an older resource API
+        cpus = 1
+    return max(1, int(cpus))
+
+
+def _finite(metrics: dict, primary: str, mode: str) -> dict:
+    """``metrics`` with a non-finite primary value replaced by ``worst_value(mode)`` (a NaN
+    would break the searcher and the scheduler's comparisons)."""
+    out = dict(metrics)
+    value = out.get(primary)
+    if value is None or not math.isfinite(value):
+        out[primary] = worst_value(mode)
+    return out
+
+
+def train_gan(config: dict) -> None:
+    """Ray Tune function trainable: train one GAN run, report at each evaluation.
+
+    Resumes from ``tune.get_checkpoint()``; reports ``{primary metric, step, other eval
+    metrics}`` with a checkpoint at each evaluation (never between: every report must hold the
+    metric); logs losses, evaluation metrics, sample images and the best checkpoint to the
+    trial's MLflow child run (see :class:`TrialTracker`). The child run's final status is set by
+    the driver (``study.callbacks.TrialRunCloser``), however the trial ends.
+    """
+    logging.getLogger("ray.train").setLevel(logging.WARNING)  # one INFO line per checkpoint
+    study = config["study"]
+    torch.set_num_threads(_trial_threads())
+    cfg = resolve_config(trial_run_config(config))
+    metric, mode = optimised_metric(cfg, study.get("metric"))
+    ctx = tune.get_context()
+    trial_id, trial_name = ctx.get_trial_id(), ctx.get_trial_name()
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None and _already_ended(study, trial_id):
+        return  # its result is already in MLflow and Optuna: report nothing more
+    run = GanRun(cfg)
+    best, run_id = None, None
+    if checkpoint is not None:
+        payload = load_trial_checkpoint(checkpoint)
+        run.load_state_dict(payload["state"])
+        best, run_id = payload.get("best"), payload.get("mlflow_run_id")
+    tracker = TrialTracker(study, trial_id, trial_name, cfg, trial_point(config), run_id=run_id)
+    if tracker.reused:
+        tracker.load_high_water(_metric_keys(cfg, metric))
+    record_placement(tracker, run)
+
+    evaluator = build_evaluator(run)
+    evaluator.primary, evaluator.mode = metric, mode  # fit's "is best" (best.pt) follows the study
+    evaluator.rank = RankRule(**(study.get("rank") or {}))
+    work = Path(tempfile.mkdtemp(prefix=f"trial-{trial_id}-"))
+    state = {"best": best}
+
+    def on_eval(run: GanRun, metrics: dict, is_best: bool) -> None:
+        metrics = _finite(metrics, metric, mode)
+        if is_best:
+            state["best"] = dict(metrics)
+        payload = {**run.checkpoint_payload(best=state["best"]), "mlflow_run_id": tracker.run_id,
+                   "trial_id": trial_id}
+        report_evaluation(run, metrics, is_best, payload, tracker, evaluator, work)
+
+    try:
+        fit(run, on_eval=on_eval, on_losses=tracker.on_losses, evaluator=evaluator,
+            best=state["best"])
+        tracker.flush()
+    except Diverged as exc:
+        report_divergence(tracker, exc, metric, mode)
+    except BaseException as exc:
+        tracker.buffer.clear()  # unflushed losses are replayed after the restart
+        try:
+            tracker.client.set_tag(tracker.run_id, "last_error", f"{type(exc).__name__}: {exc}"[:5000])
+        except Exception:  # never hide the trial's own error behind a tracking error
+            pass
+        raise
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _already_ended(study: dict, trial_id: str) -> bool:
+    """A restarted trial: did it end before a driver kill (see :func:`ended_run`)?"""
+    ended = ended_run(study, trial_id)
+    if ended is not None:
+        print(f"trial {trial_id} already ended ({ended.data.tags.get(TAG_STOP_REASON)}, MLflow "
+              f"run {ended.info.run_id}): not training it again", flush=True)
+    return ended is not None
+
+
+def report_evaluation(run: GanRun, metrics: dict, is_best: bool, payload: dict, tracker: TrialTracker,
+                      evaluator, work: Path) -> None:
+    """One evaluation of a trial: metrics and sample image to MLflow, ``best.pt`` when it ranks,
+    then ``tune.report`` with a checkpoint directory (checkpoint + sample), removed once Tune has
+    copied it to the storage path."""
+    step = run.step
+    tracker.log_metrics({k: v for k, v in metrics.items() if k != STEP}, step)
+    tracker.flush(step)
+    sample = evaluator.save_samples(run, work / SAMPLES_DIR / f"step_{step:08d}.png")
+    tracker.log_artifact(sample, SAMPLES_DIR)
+    if is_best:
+        tracker.log_artifact(save_checkpoint(work / BEST_NAME, payload), CHECKPOINTS_DIR)
+    ckpt_dir = Path(tempfile.mkdtemp(prefix=f"ckpt-{step:08d}-", dir=work))
+    save_checkpoint(ckpt_dir / CHECKPOINT_NAME, payload)
+    shutil.copy2(sample, ckpt_dir / sample.name)
+    try:
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(ckpt_dir)))
+    finally:
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+
+
+def _checkpoint_index(path: str) -> int:
+    name = path.rstrip("/").rsplit("/", 1)[-1]
+    return int(name.split("_")[-1]) if name.startswith("checkpoint_") and name.split("_")[-1].isdigit() else -1
+
+
+def older_checkpoints(checkpoint) -> list:
+    """The trial's other checkpoints older than ``checkpoint`` (siblings ``checkpoint_NNNNNN``
+    in its trial directory, on any pyarrow filesystem: local, NFS, S3, GCS), newest first."""
+    parent, index = checkpoint.path.rstrip("/").rsplit("/", 1)[0], _checkpoint_index(checkpoint.path)
+    infos = checkpoint.filesystem.get_file_info(pyarrow.fs.FileSelector(parent))
+    older = [i.path for i in infos if i.type == pyarrow.fs.FileType.Directory
+             and 0 <= _checkpoint_index(i.path) < index]
+    return [tune.Checkpoint(p, filesystem=checkpoint.filesystem)
+            for p in sorted(older, key=_checkpoint_index, reverse=True)]
+
+
+def load_trial_checkpoint(checkpoint) -> dict:
+    """The payload of Tune's latest checkpoint of this trial; when that one is truncated or
+    foreign (:class:`CheckpointError`), the newest older checkpoint that loads (one warning line
+    per skipped file). Raises CheckpointError when none loads."""
+    def load(candidate) -> dict:
+        with candidate.as_directory() as ckpt_dir:
+            return load_checkpoint(Path(ckpt_dir) / CHECKPOINT_NAME)
+
+    def warn(candidate, exc: CheckpointError) -> None:
+        print(f"warning: {candidate.path}: unusable checkpoint, trying an older one ({exc})", flush=True)
+
+    candidates = [checkpoint] + older_checkpoints(checkpoint)
+    try:
+        used, payload = load_first(candidates, load, warn)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{checkpoint.path}: no loadable checkpoint in this trial ({exc})") from None
+    if used is not checkpoint:
+        print(f"resuming from the older checkpoint {used.path} (step {payload['step']})", flush=True)
+    return payload
+
+
+def placement(run: GanRun) -> dict:
+    """Where this (re)start of the trial runs: Ray node id, host, worker pid, the GPU ids Ray
+    assigned (``CUDA_VISIBLE_DEVICES``), the torch device in use, and the step it starts from."""
+    return {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(),
+            "pid": os.getpid(), "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "device": str(run.device), "step": run.step}
+
+
+def record_placement(tracker: TrialTracker, run: GanRun) -> None:
+    """Append this start to the run's ``placements`` tag (history across retries/restores)."""
+    here = placement(run)
+    tags = tracker.client.get_run(tracker.run_id).data.tags
+    history = json.loads(tags.get(TAG_PLACEMENTS) or "[]") + [here]
+    while len(json.dumps(history)) > PARAM_VALUE_MAX and len(history) > 1:
+        history.pop(0)  # MLflow tag values are capped: keep the latest starts
+    tracker.client.set_tag(tracker.run_id, TAG_PLACEMENTS, json.dumps(history))
+    tracker.client.set_tag(tracker.run_id, TAG_NODE, here["node_id"])
+    tracker.client.set_tag(tracker.run_id, TAG_PID, str(here["pid"]))
+    if run.step > 0:
+        tracker.client.set_tag(tracker.run_id, TAG_RESUMED_FROM, str(run.step))
+
+
+def ended_run(study: dict, trial_id: str):
+    """The trial's MLflow child run if the driver already closed it as ended (FINISHED, or
+    FAILED with ``stop_reason = diverged``), else None.
+
+    A driver SIGKILLed after a trial ended but before Tune's next experiment snapshot leaves
+    that trial RUNNING in the snapshot; the restored sweep starts it again. Such a trial must
+    not train again (nor count a restart, nor report: Optuna refuses values for a finished
+    trial, which would abort the sweep); it returns at once."""
+    run = find_trial_run(client_for(study["tracking_uri"]), study, trial_id)
+    if run is None:
+        return None
+    reason = run.data.tags.get(TAG_STOP_REASON)
+    if run.info.status == "FINISHED" or (run.info.status == "FAILED" and reason == "diverged"):
+        return run
+    return None
+
+
+def report_divergence(tracker: TrialTracker, exc: Diverged, metric: str, mode: str) -> None:
+    """End a diverged trial cleanly: tag its MLflow run (``diverged_at_step``, the offending
+    losses), then send Tune one last result holding the metric's finite worst value and
+    ``diverged = 1`` (no checkpoint: the last good one stays the trial's latest). The trial
+    returns normally, so the study goes on; the driver closes the run FAILED."""
+    tracker.buffer = [m for m in tracker.buffer if math.isfinite(m.value)]  # NaN never reaches MLflow
+    tracker.flush(exc.step)
+    losses = {k: (v if math.isfinite(v) else str(v)) for k, v in exc.losses.items()}
+    tracker.client.set_tag(tracker.run_id, TAG_DIVERGED_AT, str(exc.step))
+    tracker.client.set_tag(tracker.run_id, TAG_DIVERGED_LOSSES, json.dumps(losses))
+    print(f"trial {tracker.run_id}: {exc}; reporting {metric} = {worst_value(mode)}", flush=True)
+    tune.report({metric: worst_value(mode), STEP: exc.step, M.DIVERGED: 1})
+
+
+def _metric_keys(cfg, metric: str) -> list[str]:
+    """Metric keys a trial logs (losses + evaluation metrics), for the resume high-water mark."""
+    keys = [M.LOSS_D, M.LOSS_G] + ([M.LOSS_AE] if cfg.hparams.needs_encoder else [])
+    keys += list((TOY_KEYS if cfg.is_toy else IMAGE_KEYS).values())
+    return keys if metric in keys else keys + [metric]
