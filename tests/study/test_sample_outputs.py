@@ -9,7 +9,7 @@ import torch
 from study.report import SAMPLES_KEY, sample_output_kind, save_samples
 from trainables.loop import GanRun
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 @pytest.fixture(scope="module")

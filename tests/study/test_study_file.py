@@ -15,7 +15,7 @@ from study.study_file import StudyError, load_study, parse_study, smoke_override
 from trainables.config import resolve_config
 from trainables.registry import metric_learning_gans
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "study" / "examples").glob("*.*"))
 
 

@@ -19,7 +19,7 @@ from trainables import registry
 from trainables.config import ConfigError, resolve_config
 from trainables.loop import GanRun
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 PACKAGE, MODULE = "plugin_gans_for_test", "plugin_gans_for_test.lsgan"
 LSGAN = '''
 """Least-squares GAN (Mao et al., 2017), a = 0, b = c = 1."""

@@ -28,7 +28,7 @@ from trainables.data.images import (
     to_uint8,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 
 
 # ---------------------------------------------------------------- helpers written for the tests

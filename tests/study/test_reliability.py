@@ -20,7 +20,7 @@ import torch
 from study.cli import main
 from trainables.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _toml(value) -> str:

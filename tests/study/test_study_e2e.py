@@ -22,7 +22,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GANS = ("mbgan", "gngan")  # the two fastest metric-learning GANs on the toy nets
 MAX_STEPS, EVAL_EVERY, TRIALS = 150, 50, 3
 STUDY = f"""

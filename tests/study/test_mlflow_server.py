@@ -8,7 +8,7 @@ metric curves, and that samples, ``best.pt`` and the leaderboard can be listed a
 on disk that the artifacts really landed in the server's destination folder. The server's
 process group is stopped at the end and must leave no process behind.
 
-Run: ``cd /work/main && /work/venv/bin/python -m pytest -q tests/test_mlflow_server.py``
+Run: ``python -m pytest -q tests/study/test_mlflow_server.py``
 """
 
 from __future__ import annotations
