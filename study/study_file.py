@@ -45,11 +45,11 @@ import yaml
 
 import search_spaces
 from search_spaces import grids
-from trainables.config import (DATA_FAMILIES, ConfigError, build_dataclass, check_type,
-                               deep_merge, resolve_config)
+from trainables.config import DATA_FAMILIES, ConfigError, build_dataclass, deep_merge, resolve_config
 from trainables.evaluation import IMAGE_KEYS, TOY_KEYS
 from trainables.ranking import RankRule
 from trainables.registry import GANS, PLUGIN_MODULES, load_gan_modules, metric_learning_gans
+from trainables.schema import bound, check_field
 
 METRIC_LEARNING = "metric_learning"  # shorthand in `gans` for every metric-learning GAN
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # study names (dir + MLflow)
@@ -84,42 +84,42 @@ class RunSection:
 
 @dataclass(frozen=True)
 class BudgetSection:
-    max_steps: int = 2000  # training iterations of a full-budget trial
-    eval_every: int = 250  # evaluate (and report to Tune) every this many iterations
+    max_steps: int = field(default=2000, metadata=bound(gt=0))  # training iterations of a full-budget trial
+    eval_every: int = field(default=250, metadata=bound(gt=0))  # evaluate (and report to Tune) every n iterations
 
 
 @dataclass(frozen=True)
 class SearchSection:
-    samples_per_gan: int | None = None  # trials per GAN (default 8); not used with `grid`
+    samples_per_gan: int | None = field(default=None, metadata=bound(gt=0))  # trials per GAN (default 8); not with `grid`
     sampler: Literal["tpe", "random"] = "tpe"  # Optuna sampler
     seed: int = 0  # sampler seed (a parallel study is still not bit-reproducible)
     grid: Any = None  # a named grid (search_spaces.grids.GRIDS) or {dotted key: [values]}
     metric: str | None = None  # metric to optimise (default: the dataset's primary, eval/fit or eval/fid)
     rank_by: Literal["best", "final", "last_k_mean"] = "best"  # which evaluation ranks a trial
-    rank_k: int = 3  # evaluations averaged by rank_by = "last_k_mean"
-    rank_after: int | None = None  # evaluations before this step never rank (default: first ASHA rung)
+    rank_k: int = field(default=3, metadata=bound(ge=1))  # evaluations averaged by rank_by = "last_k_mean"
+    rank_after: int | None = field(default=None, metadata=bound(ge=0))  # earlier evaluations never rank (default: first rung)
 
 
 @dataclass(frozen=True)
 class SchedulerSection:
     type: Literal["asha", "none"] = "asha"  # ASHA early stopping, or FIFO (every trial runs to max_steps)
-    grace_period: int | None = None  # steps before a trial can be stopped (default: budget.eval_every)
-    reduction_factor: float = 3.0  # ASHA keeps the top 1/reduction_factor at each rung
+    grace_period: int | None = field(default=None, metadata=bound(gt=0))  # steps before a trial can be stopped (default: budget.eval_every)
+    reduction_factor: float = field(default=3.0, metadata=bound(gt=1))  # ASHA keeps the top 1/reduction_factor at each rung
     max_t: int | None = None  # steps of a full trial for ASHA (default: budget.max_steps)
 
 
 @dataclass(frozen=True)
 class ResourcesSection:
-    cpu: float = 1.0  # CPUs per trial (also torch's thread count)
-    gpu: float = 0.0  # GPUs per trial (0.25 = four trials share one device)
+    cpu: float = field(default=1.0, metadata=bound(gt=0))  # CPUs per trial (also torch's thread count)
+    gpu: float = field(default=0.0, metadata=bound(ge=0))  # GPUs per trial (0.25 = four trials share one device)
 
 
 @dataclass(frozen=True)
 class MlflowSection:
     tracking_uri: str | None = None  # default sqlite:///<study dir>/mlflow.db
     experiment: str | None = None  # experiment name (default: the study name)
-    loss_every: int = 1  # log the losses of every n-th step
-    flush_every: int = 50  # steps between two log_batch calls of the losses
+    loss_every: int = field(default=1, metadata=bound(ge=1))  # log the losses of every n-th step
+    flush_every: int = field(default=50, metadata=bound(ge=1))  # steps between two log_batch calls of the losses
     register_model: bool = True  # register the study's best generator under the study name
 
 
@@ -138,8 +138,8 @@ class StudyFile:
     storage_path: str = "./studies"  # parent folder of the study directory, or a URI (s3://, gs://)
     local_path: str = "./studies"  # driver-side study folder's parent when storage_path is a URI
     ray_address: str = "local"  # local | auto | ray://host:port | host:port
-    max_concurrent: int = 2  # trials at once per GAN sweep
-    max_failures: int = 1  # retries of a crashed trial
+    max_concurrent: int = field(default=2, metadata=bound(ge=1))  # trials at once per GAN sweep
+    max_failures: int = field(default=1, metadata=bound(ge=0))  # retries of a crashed trial
 
     # -- derived ------------------------------------------------------------------------------
     @property
@@ -237,6 +237,7 @@ class StudyFile:
 
 
 # -- parsing -----------------------------------------------------------------------------------
+STUDY_FIELDS = {f.name: f for f in dataclasses.fields(StudyFile)}
 SECTION_TYPES = {"dataset": DatasetSection, "run": RunSection, "budget": BudgetSection,
                  "search": SearchSection, "scheduler": SchedulerSection,
                  "resources": ResourcesSection, "mlflow": MlflowSection}
@@ -314,7 +315,7 @@ def parse_study(doc: dict, *, smoke_test: bool = False) -> StudyFile:
             elif key == "gans":
                 values[key] = _parse_gans(value)
             else:
-                values[key] = check_type(key, value, typing.get_type_hints(StudyFile)[key])
+                values[key] = check_field(key, value, STUDY_FIELDS[key], typing.get_type_hints(StudyFile)[key])
     except ConfigError as exc:
         raise StudyError(str(exc)) from None
     values.setdefault("gans", _parse_gans([METRIC_LEARNING]))
@@ -388,23 +389,16 @@ def validate_study(study: StudyFile) -> None:
 def _validate_budget(study: StudyFile) -> None:
     """Budget, scheduler and per-GAN run overrides."""
     b, s, sch = study.budget, study.search, study.scheduler
-    _check(b.max_steps > 0, f"budget.max_steps = {b.max_steps}: must be > 0")
-    _check(b.eval_every > 0, f"budget.eval_every = {b.eval_every}: must be > 0")
     _check(b.eval_every <= b.max_steps,
            f"budget.eval_every = {b.eval_every}: must be <= budget.max_steps ({b.max_steps})")
     if s.samples_per_gan is not None:
-        _check(s.samples_per_gan > 0, f"search.samples_per_gan = {s.samples_per_gan}: must be > 0")
         _check(s.grid is None, "search.samples_per_gan: not used with search.grid "
                                "(every grid point runs once); remove one of them")
-    if sch.grace_period is not None:
-        _check(sch.grace_period > 0, f"scheduler.grace_period = {sch.grace_period}: must be > 0")
     if sch.max_t is not None:
         _check(0 < sch.max_t <= b.max_steps,
                f"scheduler.max_t = {sch.max_t}: must be in [1, budget.max_steps = {b.max_steps}]")
     _check(study.grace_period <= study.max_t,
            f"scheduler.grace_period = {study.grace_period}: must be <= scheduler.max_t ({study.max_t})")
-    _check(sch.reduction_factor > 1,
-           f"scheduler.reduction_factor = {sch.reduction_factor}: must be > 1")
     for key in ("every",):
         _check(key not in study.run.eval, f"run.eval.{key}: set budget.eval_every instead")
     unknown = sorted(set(study.run.hparams) - set(study.gans))
@@ -415,14 +409,7 @@ def _validate_budget(study: StudyFile) -> None:
 
 
 def _validate_cluster(study: StudyFile) -> None:
-    """Resources, concurrency, Ray address and MLflow settings."""
-    res = study.resources
-    _check(res.cpu > 0, f"resources.cpu = {res.cpu}: must be > 0")
-    _check(res.gpu >= 0, f"resources.gpu = {res.gpu}: must be >= 0")
-    _check(study.max_concurrent >= 1, f"max_concurrent = {study.max_concurrent}: must be >= 1")
-    _check(study.max_failures >= 0, f"max_failures = {study.max_failures}: must be >= 0")
-    _check(study.mlflow.loss_every >= 1, f"mlflow.loss_every = {study.mlflow.loss_every}: must be >= 1")
-    _check(study.mlflow.flush_every >= 1, f"mlflow.flush_every = {study.mlflow.flush_every}: must be >= 1")
+    """Ray address and MLflow tracking URI (numeric ranges are declared on the fields)."""
     addr = study.ray_address
     _check(addr in ("local", "auto") or addr.startswith("ray://") or re.match(r"^[\w.-]+:\d+$", addr),
            f"ray_address = {addr!r}: accepted values are local, auto, ray://host:port, host:port")
@@ -448,9 +435,6 @@ def _validate_search(study: StudyFile) -> None:
     elif s.grid is not None:
         _check(isinstance(s.grid, str), f"search.grid = {s.grid!r}: expected a grid name or a "
                                          f"mapping {{dotted key: [values]}}")
-    _check(s.rank_k >= 1, f"search.rank_k = {s.rank_k!r}: must be >= 1")
-    _check(s.rank_after is None or s.rank_after >= 0,
-           f"search.rank_after = {s.rank_after!r}: must be >= 0")
     if s.metric is not None:
         accepted = list((TOY_KEYS if study.family == "toy" else IMAGE_KEYS).values())
         _check(s.metric in accepted, f"search.metric = {s.metric!r}: accepted values on "

@@ -20,8 +20,11 @@ import torch
 from trainables.data.toy import mixture_from_spec
 from trainables.nets.build import ARCHS
 from trainables.registry import get_gan, load_gan_module
-from trainables.schema import (ConfigError, at_least, build_dataclass, check_type, choice, deep_merge,
-                               flatten, unflatten)
+from trainables.schema import (ConfigError, at_least, bound, build_dataclass, check_field, check_type,
+                               choice, deep_merge, flatten, unflatten)
+
+_POSITIVE = bound(gt=0)  # learning rates, loss bound
+_BETA = bound(ge=0, lt=1)  # Adam betas
 
 __all__ = ["ConfigError", "DATA_FAMILIES", "DataConfig", "EvalConfig", "FAMILY_DEFAULTS", "NetConfig",
            "OptimConfig", "RunConfig", "TOY_DATASETS", "TOY_PAPER_NETS", "Z_DISTS", "build_dataclass",
@@ -48,11 +51,11 @@ TOY_DATASETS = ("ring8", "grid25", "mixture")
 class DataConfig:
     name: str = "ring8"  # dataset: ring8 | grid25 | mixture | mnist | cifar10 | svhn | stl10 | celeba | folder
     mixture: dict | None = None  # name = "mixture" only: {kind = ring|grid|means, ...} (trainables.data.toy)
-    batch_size: int = 512  # samples per real batch (and per fake batch)
+    batch_size: int = field(default=512, metadata=bound(ge=2))  # samples per real batch (and per fake batch)
     root: str | None = None  # image datasets: folder holding the data (torchvision's `root`)
     download: bool = False  # image datasets: let torchvision download when missing
-    image_size: int | None = None  # `folder` only: side of the centre crop (default 64)
-    num_workers: int = 0  # data-loader workers (set from the trial's CPU share on a cluster)
+    image_size: int | None = field(default=None, metadata=bound(ge=8))  # `folder` only: centre crop side (default 64)
+    num_workers: int = field(default=0, metadata=bound(ge=0))  # data-loader workers (from the trial's CPU share on a cluster)
     max_items: int | None = None  # cap the training set (seeded subset; for smoke tests)
 
     def validate(self) -> None:
@@ -67,10 +70,6 @@ class DataConfig:
                 raise ConfigError(str(exc)) from None
         elif self.mixture is not None:
             raise ConfigError(f"data.mixture: only used with data.name = 'mixture' (name is {self.name!r})")
-        at_least("data.batch_size", self.batch_size, minimum=2)
-        at_least("data.num_workers", self.num_workers, minimum=0)
-        if self.image_size is not None:
-            at_least("data.image_size", self.image_size, minimum=8)
         if self.max_items is not None:
             at_least("data.max_items", self.max_items, minimum=self.batch_size)
 
@@ -78,14 +77,13 @@ class DataConfig:
 @dataclass(frozen=True)
 class NetConfig:
     arch: str = "toy_pacgan"  # network family (see trainables.nets.build.ARCHS)
-    z_dim: int = 128  # latent dimension
+    z_dim: int = field(default=128, metadata=bound(ge=1))  # latent dimension
     z_dist: str = "normal"  # prior: normal N(0,I) | uniform U[-1,1] | uniform01 U(0,1)
     sn: str = "none"  # spectral norm on D: none | pim (reshaped matrix) | pico (conv operator)
     kwargs: dict = field(default_factory=dict)  # arch-specific widths/depths/activations
 
     def validate(self) -> None:
         choice("net.arch", self.arch, tuple(ARCHS))
-        at_least("net.z_dim", self.z_dim, minimum=1)
         choice("net.z_dist", self.z_dist, tuple(Z_DISTS))
         choice("net.sn", self.sn, ("none", "pim", "pico"))
 
@@ -100,52 +98,29 @@ Z_DISTS = {
 
 @dataclass(frozen=True)
 class OptimConfig:
-    lr_d: float = 2e-4  # discriminator (critic) Adam learning rate (TTUR: independent of lr_g)
-    lr_g: float = 2e-4  # generator Adam learning rate (also the GN-GAN auto-encoder's)
-    beta1_d: float = 0.5  # Adam beta1 of D
-    beta2_d: float = 0.999  # Adam beta2 of D
-    beta1_g: float = 0.5  # Adam beta1 of G
-    beta2_g: float = 0.999  # Adam beta2 of G
-    n_critic: int = 1  # D steps per iteration
-    n_gen: int = 1  # G steps per iteration
-    lr_decay: float = 1.0  # multiply both learning rates by this every `lr_decay_every` steps
-    lr_decay_every: int = 0  # 0 = no decay (GN-GAN toy: 0.99 every 10k)
-    loss_bound: float = 1e6  # a loss that is NaN/Inf or beyond +-loss_bound ends the run as diverged
-
-    def validate(self) -> None:
-        for name in ("lr_d", "lr_g"):
-            value = getattr(self, name)
-            if not value > 0:
-                raise ConfigError(f"optim.{name} = {value!r}: must be > 0")
-        for name in ("beta1_d", "beta2_d", "beta1_g", "beta2_g"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise ConfigError(f"optim.{name} = {value!r}: must be in [0, 1)")
-        at_least("optim.n_critic", self.n_critic, minimum=1)
-        at_least("optim.n_gen", self.n_gen, minimum=1)
-        if not 0.0 < self.lr_decay <= 1.0:
-            raise ConfigError(f"optim.lr_decay = {self.lr_decay!r}: must be in (0, 1]")
-        at_least("optim.lr_decay_every", self.lr_decay_every, minimum=0)
-        if not self.loss_bound > 0:
-            raise ConfigError(f"optim.loss_bound = {self.loss_bound!r}: must be > 0")
+    lr_d: float = field(default=2e-4, metadata=_POSITIVE)  # D (critic) Adam lr (TTUR: independent of lr_g)
+    lr_g: float = field(default=2e-4, metadata=_POSITIVE)  # G Adam lr (also the GN-GAN auto-encoder's)
+    beta1_d: float = field(default=0.5, metadata=_BETA)  # Adam beta1 of D
+    beta2_d: float = field(default=0.999, metadata=_BETA)  # Adam beta2 of D
+    beta1_g: float = field(default=0.5, metadata=_BETA)  # Adam beta1 of G
+    beta2_g: float = field(default=0.999, metadata=_BETA)  # Adam beta2 of G
+    n_critic: int = field(default=1, metadata=bound(ge=1))  # D steps per iteration
+    n_gen: int = field(default=1, metadata=bound(ge=1))  # G steps per iteration
+    lr_decay: float = field(default=1.0, metadata=bound(gt=0, le=1))  # lr factor every `lr_decay_every` steps
+    lr_decay_every: int = field(default=0, metadata=bound(ge=0))  # 0 = no decay (GN-GAN toy: 0.99 every 10k)
+    loss_bound: float = field(default=1e6, metadata=_POSITIVE)  # |loss| beyond it (or NaN) ends the run as diverged
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    every: int = 500  # evaluate every this many iterations (and at the last one)
-    num_samples: int = 2500  # generated samples per evaluation (toy protocol: 2,500)
+    every: int = field(default=500, metadata=bound(ge=1))  # evaluate every this many iterations (and at the last one)
+    num_samples: int = field(default=2500, metadata=bound(ge=2))  # generated samples per evaluation (toy: 2,500)
     seed: int = 1234  # seed of the fixed evaluation noise
     extractor: str | None = None  # images: inception-v3-compat | mnist-classifier (None: by dataset)
     weights_path: str | None = None  # images: local Inception weights file (offline clusters)
     cache_dir: str | None = None  # images: shared directory of real-data statistics
-    grid_size: int = 64  # images: samples in the grid image saved at each evaluation
-    kid_subsets: int = 100  # images: KID subsets (torch-fidelity's default); 0 = no KID (saves seconds)
-
-    def validate(self) -> None:
-        at_least("eval.every", self.every, minimum=1)
-        at_least("eval.num_samples", self.num_samples, minimum=2)
-        at_least("eval.grid_size", self.grid_size, minimum=1)
-        at_least("eval.kid_subsets", self.kid_subsets, minimum=0)
+    grid_size: int = field(default=64, metadata=bound(ge=1))  # images: samples in the grid saved at each evaluation
+    kid_subsets: int = field(default=100, metadata=bound(ge=0))  # images: KID subsets (torch-fidelity's); 0 = no KID
 
 
 @dataclass(frozen=True)
@@ -156,7 +131,7 @@ class RunConfig:
     net: NetConfig = field(default_factory=NetConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    steps: int = 5000  # training iterations (one iteration = AE step + n_critic D + n_gen G)
+    steps: int = field(default=5000, metadata=bound(ge=1))  # iterations (one = AE step + n_critic D + n_gen G)
     seed: int = 0  # seeds nets, data stream, noise and penalties
     device: str = "auto"  # auto (CUDA when visible) | cpu | cuda[:i]
     gan_module: str | None = None  # module defining a GAN outside trainables/gans (imported first)
@@ -257,16 +232,16 @@ def resolve_config(user: dict) -> RunConfig:
     for name, cls in SECTIONS.items():
         section = merged.get(name, {})
         sections[name] = build_dataclass(cls, section, name)
-        sections[name].validate()
+        if hasattr(sections[name], "validate"):  # cross-field checks (ranges are on the fields)
+            sections[name].validate()
     sections["data"] = dataclasses.replace(sections["data"], root=str(Path(sections["data"].root or default_data_root()).resolve()))
     sections["eval"] = dataclasses.replace(sections["eval"], cache_dir=str(Path(sections["eval"].cache_dir or default_cache_dir()).resolve()))
     hparams = spec.build_objective(merged.get("hparams", {}))
     top = {k: merged[k] for k in ("steps", "seed", "device", "gan_module") if k in merged}
-    hints = typing.get_type_hints(RunConfig)
+    hints, fields = typing.get_type_hints(RunConfig), {f.name: f for f in dataclasses.fields(RunConfig)}
     for key, value in top.items():
-        top[key] = check_type(key, value, hints[key])
+        top[key] = check_field(key, value, fields[key], hints[key])
     cfg = RunConfig(gan=spec.name, hparams=hparams, **sections, **top)
-    at_least("steps", cfg.steps, minimum=1)
     if not (cfg.device == "auto" or cfg.device == "cpu" or cfg.device.startswith("cuda")):
         raise ConfigError(f"device = {cfg.device!r}: accepted values are auto, cpu, cuda, cuda:<index>")
     return cfg

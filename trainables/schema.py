@@ -10,6 +10,7 @@ import dataclasses
 import math
 import types
 import typing
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -54,6 +55,46 @@ def flatten(nested: dict, prefix: str = "") -> dict:
     return out
 
 
+@dataclass(frozen=True)
+class Bound:
+    """A numeric range declared on a dataclass field (``field(default=1, metadata=bound(ge=1))``),
+    enforced by :func:`build_dataclass` / :func:`check_field` on every value a user gives."""
+
+    ge: float | None = None  # value >= ge
+    gt: float | None = None  # value > gt
+    le: float | None = None  # value <= le
+    lt: float | None = None  # value < lt
+
+    def text(self) -> str:
+        low = (f"[{self.ge:g}" if self.ge is not None else f"({self.gt:g}" if self.gt is not None else None)
+        high = (f"{self.le:g}]" if self.le is not None else f"{self.lt:g})" if self.lt is not None else None)
+        if low and high:
+            return f"must be in {low}, {high}"
+        if low:
+            return f"must be {'>=' if self.ge is not None else '>'} {low[1:]}"
+        return f"must be {'<=' if self.le is not None else '<'} {high[:-1]}"
+
+    def check(self, name: str, value) -> None:
+        ok = ((self.ge is None or value >= self.ge) and (self.gt is None or value > self.gt)
+              and (self.le is None or value <= self.le) and (self.lt is None or value < self.lt))
+        if not ok:
+            raise ConfigError(f"{name} = {value!r}: {self.text()}")
+
+
+def bound(**limits) -> dict:
+    """Field metadata declaring a :class:`Bound` (``ge``, ``gt``, ``le``, ``lt``)."""
+    return {"bound": Bound(**limits)}
+
+
+def check_field(name: str, value, f: dataclasses.Field, hint):
+    """``value`` checked against the field's type (:func:`check_type`) and declared bound."""
+    value = check_type(name, value, hint)
+    limits = f.metadata.get("bound")
+    if limits is not None and value is not None:
+        limits.check(name, value)
+    return value
+
+
 def build_dataclass(cls, values: dict, prefix: str):
     """Instantiate dataclass ``cls`` from ``values``: unknown keys and wrong types are errors."""
     if not isinstance(values, dict):
@@ -67,7 +108,7 @@ def build_dataclass(cls, values: dict, prefix: str):
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in values.items():
-        kwargs[key] = check_type(f"{prefix}.{key}", value, hints[key])
+        kwargs[key] = check_field(f"{prefix}.{key}", value, fields[key], hints[key])
     return cls(**kwargs)
 
 
