@@ -151,11 +151,11 @@ def test_default_point_is_the_registry_default(family):
         assert "hparams.clip_value" not in point
         if gan == "mmd_rep":
             assert (point["hparams.b_l"], point["hparams.b_u"], point["hparams.bounded"]) == (0.25, 4.0, True)
-        if gan == "mlgan" and family == "toy":  # the center variant (and its beta) on 2D mixtures
-            assert (point["hparams.variant"], point["hparams.lam"], point["hparams.beta"]) == ("center", 1.0, 10.0)
-        elif gan == "mlgan":
-            assert (point["hparams.variant"], point["hparams.lam"]) == ("vanilla", 0.5)
-            assert "hparams.beta" not in point
+        if gan == "mlgan":  # the family's default variant, with beta exactly when it is `center`
+            hp = resolve_config(base).hparams
+            assert (point["hparams.variant"], point["hparams.lam"]) == (hp.variant, hp.lam)
+            assert point.get("hparams.beta") == (hp.beta if hp.variant == "center" else None)
+            assert hp.variant == ("vanilla" if family.startswith("image") else "center")
 
 
 def test_default_point_values_are_the_registered_defaults():
