@@ -26,6 +26,7 @@ from study.state import (RESOLVED_FILE, STATE_FILE, STATE_VERSION, dump_resolved
                          load_study_dir, write_state)
 from study.study_file import StudyError, StudyFile
 from study.sweep import StudyInterrupted, run_sweep
+from trainables.metric_names import best_of
 
 __all__ = ["StudyInterrupted", "resume_study", "run_study", "study_leaderboard"]
 
@@ -102,9 +103,11 @@ def finish_study(study: StudyFile, state: dict) -> list[dict]:
     client = tracking.client_for(uri)
     for path in files:
         client.log_artifact(parent, str(path))
+    for row in rows:  # each GAN's best on the parent (best/<gan>/<metric>), then the study's
+        client.log_metric(parent, best_of(f"{row['gan']}/{row['metric']}"), row["value"])
     if rows:
         best = rows[0]
-        client.log_metric(parent, f"best/{best['metric']}", best["value"])
+        client.log_metric(parent, best_of(best["metric"]), best["value"])
         client.set_tag(parent, "best_run_id", best["run_id"])
         client.set_tag(parent, "best_gan", best["gan"])
         if study.mlflow.register_model:

@@ -22,7 +22,8 @@ from trainables.config import DataConfig
 from trainables.data.image_tensors import to_uint8
 from trainables.data.toy import mixture_of
 from trainables.evaluation import IMAGE_KEYS
-from trainables.metric_names import EVAL_FID, EVAL_HQ, EVAL_KID, EVAL_KL, EVAL_MODES_20
+from trainables.metric_names import (BEST_STEP, EVAL_FID, EVAL_HQ, EVAL_KID, EVAL_KL, EVAL_MODES_20,
+                                     TRAINED_EVALS, TRAINED_STEPS, best_of)
 from trainables.plots import image_grid, scatter_plot
 from trainables.ranking import RankRule, better
 
@@ -37,18 +38,33 @@ def extra_columns(metric: str) -> tuple[str, ...]:
 
 
 def best_of_run(client, run) -> dict | None:
-    """``{value, step, steps_trained, points}`` of a child run's ranked evaluation of its primary
-    metric under its rank rule (tag ``rank_rule``); None when no evaluation can rank."""
-    metric, mode = run.data.tags.get(TAG_PRIMARY), run.data.tags.get(TAG_MODE, "max")
+    """``{value, step, steps_trained, points, extras}`` of a child run's ranked evaluation of its
+    primary metric under its rank rule (tag ``rank_rule``); None when no evaluation can rank.
+
+    Read from the ``best/...`` metrics the trial logs at each evaluation (the run's latest values,
+    already in ``search_runs``' answer); runs logged before those existed fall back to the
+    metric histories."""
+    metric, mode = run.data.tags.get(TAG_PRIMARY), run.data.tags.get(TAG_MODE) or "max"
     if not metric:
         return None
+    latest = run.data.metrics
+    if best_of(metric) in latest and BEST_STEP in latest:
+        extras = {k: latest[best_of(k)] for k in extra_columns(metric) if best_of(k) in latest}
+        return {"value": latest[best_of(metric)], "step": int(latest[BEST_STEP]),
+                "steps_trained": int(latest.get(TRAINED_STEPS, latest[BEST_STEP])),
+                "points": int(latest.get(TRAINED_EVALS, 0)), "extras": extras}
     rule = RankRule(**json.loads(run.data.tags.get(TAG_RANK) or "{}"))
     history = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, metric))
     best = rule.select(history, mode)
     if best is None:
         return None
+    extras = {}
+    for key in extra_columns(metric):
+        points = [m.value for m in client.get_metric_history(run.info.run_id, key) if m.step == best[0]]
+        if points:
+            extras[key] = points[-1]
     return {"value": best[1], "step": best[0], "steps_trained": history[-1][0],
-            "points": len(history)}
+            "points": len(history), "extras": extras}
 
 
 def leaderboard(uri: str, experiment_id: str, parent_run_id: str) -> list[dict]:
@@ -87,13 +103,6 @@ def leaderboard(uri: str, experiment_id: str, parent_run_id: str) -> list[dict]:
     rows = list(per_gan.values())
     for row in rows:
         row.update(counts[row["gan"]])
-        extras = {}
-        for key in extra_columns(row["metric"]):
-            points = [m.value for m in client.get_metric_history(row["run_id"], key)
-                      if m.step == row["step"]]
-            if points:
-                extras[key] = points[-1]
-        row["extras"] = extras
     sign = {"max": -1.0, "min": 1.0}
     rows.sort(key=lambda r: (sign.get(r["mode"], 1.0) * r["value"], r["step"]))
     for i, row in enumerate(rows, 1):

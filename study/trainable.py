@@ -113,11 +113,12 @@ def train_gan(config: dict) -> None:
     if checkpoint is not None and _already_ended(study, trial_id):
         return  # its result is already in MLflow and Optuna: report nothing more
     run = GanRun(cfg)
-    best, run_id = None, None
+    best, run_id, evaluations = None, None, []
     if checkpoint is not None:
         payload = load_trial_checkpoint(checkpoint)
         run.load_state_dict(payload["state"])
         best, run_id = payload.get("best"), payload.get("mlflow_run_id")
+        evaluations = list(payload.get("evaluations") or [])
     tracker = TrialTracker(study, trial_id, trial_name, cfg, trial_point(config), run_id=run_id)
     if tracker.reused:
         tracker.load_high_water(_metric_keys(cfg, metric))
@@ -127,14 +128,17 @@ def train_gan(config: dict) -> None:
     evaluator.primary, evaluator.mode = metric, mode  # fit's "is best" (best.pt) follows the study
     evaluator.rank = RankRule(**(study.get("rank") or {}))
     work = Path(tempfile.mkdtemp(prefix=f"trial-{trial_id}-"))
-    state = {"best": best}
+    state = {"best": best, "evaluations": evaluations}
 
     def on_eval(run: GanRun, metrics: dict, is_best: bool) -> None:
         metrics = _finite(metrics, metric, mode)
         if is_best:
             state["best"] = dict(metrics)
+        # a restart replays the steps after its checkpoint: an evaluation replaces any at its step
+        state["evaluations"] = [e for e in state["evaluations"] if e[STEP] < run.step] + [dict(metrics)]
         payload = {**run.checkpoint_payload(best=state["best"]), "mlflow_run_id": tracker.run_id,
-                   "trial_id": trial_id}
+                   "trial_id": trial_id, "evaluations": state["evaluations"]}
+        tracker.log_metrics(ranked_metrics(state["evaluations"], evaluator.rank, metric, mode), run.step)
         report_evaluation(run, metrics, is_best, payload, tracker, evaluator, work)
 
     try:
@@ -152,6 +156,18 @@ def train_gan(config: dict) -> None:
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def ranked_metrics(evaluations: list[dict], rule: RankRule, metric: str, mode: str) -> dict:
+    """The trial's ranked checkpoint so far as MLflow metrics: ``best/<m>`` for each evaluation
+    metric at the ranked step (``best/<metric>`` = the ranked value), ``best/step``, and
+    ``trained/steps`` / ``trained/evals`` (progress); only the latter two before any ranks."""
+    out = {M.TRAINED_STEPS: evaluations[-1][STEP], M.TRAINED_EVALS: len(evaluations)}
+    ranked = rule.ranked(evaluations, metric, mode)
+    if ranked is not None:
+        out.update({M.best_of(k): v for k, v in ranked.items() if k != STEP})
+        out[M.BEST_STEP] = ranked[STEP]
+    return out
 
 
 def _already_ended(study: dict, trial_id: str) -> bool:
@@ -278,5 +294,6 @@ def report_divergence(tracker: TrialTracker, exc: Diverged, metric: str, mode: s
 def _metric_keys(cfg, metric: str) -> list[str]:
     """Metric keys a trial logs (losses + evaluation metrics), for the resume high-water mark."""
     keys = [M.LOSS_D, M.LOSS_G] + ([M.LOSS_AE] if cfg.hparams.needs_encoder else [])
-    keys += list((TOY_KEYS if cfg.is_toy else IMAGE_KEYS).values())
-    return keys if metric in keys else keys + [metric]
+    evals = list((TOY_KEYS if cfg.is_toy else IMAGE_KEYS).values())
+    evals += [] if metric in evals else [metric]
+    return keys + evals + [M.best_of(k) for k in evals] + [M.BEST_STEP, M.TRAINED_STEPS, M.TRAINED_EVALS]

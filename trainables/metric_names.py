@@ -28,6 +28,14 @@ EVAL_CLASS_ENTROPY = "eval/class_entropy"  # MNIST: entropy of predicted-class h
 EVAL_CLASS_L2 = "eval/class_l2"  # MNIST: L2 distance of that histogram to uniform
 
 STEP = "step"  # training iteration at which a result was measured
+
+# A trial's ranked checkpoint so far, logged at every evaluation (MLflow's latest value of each is
+# what its runs table sorts and groups by): "best/<metric>" for every evaluation metric at the
+# ranked step (the ranked value itself for the optimised one), plus these three.
+BEST_PREFIX = "best/"  # best/eval/fit, best/eval/modes_20, ...
+BEST_STEP = "best/step"  # step of the ranked checkpoint (best.pt)
+TRAINED_STEPS = "trained/steps"  # steps trained so far
+TRAINED_EVALS = "trained/evals"  # evaluations so far
 DIVERGED = "diverged"  # result key (1) of a trial's final report when its losses diverged
 
 TOY, IMAGES = "toy", "images"  # metric families (the data family groups of trainables.config)
@@ -57,6 +65,11 @@ METRICS: dict[str, Metric] = {m.name: m for m in (
 )}
 
 PRIMARY = {TOY: EVAL_FIT, IMAGES: EVAL_FID}  # the metric a study optimises unless search.metric says
+
+
+def best_of(name: str) -> str:
+    """``best/<name>``: the value of metric ``name`` at a trial's ranked checkpoint."""
+    return BEST_PREFIX + name
 
 
 def mode_of(name: str) -> str:

@@ -63,5 +63,16 @@ class RankRule:
             return True
         return better(value, best_value, mode)
 
+    def ranked(self, evaluations: list[dict], metric: str, mode: str) -> dict | None:
+        """The ranked checkpoint of a list of evaluation dicts (each holding ``step`` and
+        ``metric``): the evaluation at the selected step, with ``metric`` replaced by the ranked
+        value (which differs for ``last_k_mean``); None when none can rank."""
+        history = [(m["step"], m[metric]) for m in evaluations if metric in m]
+        chosen = self.select(history, mode)
+        if chosen is None:
+            return None
+        at = next(m for m in reversed(evaluations) if m["step"] == chosen[0])
+        return {**at, metric: chosen[1]}
+
     def to_dict(self) -> dict:
         return {"by": self.by, "k": self.k, "after": self.after}

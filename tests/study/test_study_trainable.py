@@ -9,9 +9,10 @@ import pytest
 
 from study.tracking import (PARAM_VALUE_MAX, TAG_GAN, TAG_PARENT, TAG_SEARCHED, TAG_TRIAL_ID,
                             TrialTracker, mlflow_params)
-from study.trainable import trial_point, trial_run_config
+from study.trainable import ranked_metrics, trial_point, trial_run_config
 from trainables.config import resolve_config
 from trainables.metric_names import LOSS_D, LOSS_G
+from trainables.ranking import RankRule
 
 
 def _config(search: str, point: dict, base_hparams: dict, gan: str = "mlgan") -> dict:
@@ -38,6 +39,19 @@ def test_grid_point_keeps_base_values_of_other_axes():
     assert trial_point(config) == point
     cfg = resolve_config(trial_run_config(config))
     assert (cfg.hparams.variant, cfg.hparams.beta, cfg.hparams.lam) == ("center", 20.0, 0.7)
+
+
+def test_ranked_metrics_name_the_ranked_checkpoint():
+    """best/<m> at the ranked step for every evaluation metric, best/step, progress counters."""
+    evals = [{"step": 0, "eval/fit": 0.9, "eval/hq": 0.7}, {"step": 50, "eval/fit": 0.2, "eval/hq": 0.1},
+             {"step": 100, "eval/fit": 0.4, "eval/hq": 0.3}, {"step": 150, "eval/fit": 0.3, "eval/hq": 0.5}]
+    got = ranked_metrics(evals, RankRule("best", after=50), "eval/fit", "max")
+    assert got == {"best/eval/fit": 0.4, "best/eval/hq": 0.3, "best/step": 100,
+                   "trained/steps": 150, "trained/evals": 4}
+    assert ranked_metrics(evals[:1], RankRule("best", after=50), "eval/fit", "max") == {
+        "trained/steps": 0, "trained/evals": 1}  # the untrained step 0 never ranks
+    mean = ranked_metrics(evals, RankRule("last_k_mean", k=2, after=50), "eval/fit", "max")
+    assert mean["best/step"] == 150 and mean["best/eval/fit"] == pytest.approx(0.35)
 
 
 def test_mlflow_params_are_flat_strings_cut_to_the_limit():

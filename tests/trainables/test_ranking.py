@@ -51,3 +51,14 @@ def test_bad_rules_name_the_field():
         RankRule("mean")
     with pytest.raises(ValueError, match="rank_k"):
         RankRule("last_k_mean", k=0)
+
+
+@pytest.mark.parametrize("by", ["best", "final", "last_k_mean"])
+def test_ranked_evaluation_carries_the_other_metrics_of_its_step(by):
+    """ranked() = the evaluation dict at select()'s step, with the ranked value for the metric."""
+    evaluations = [{"step": s, "eval/fit": v, "eval/hq": s / 1000} for s, v in CURVE]
+    rule = RankRule(by, k=2, after=100)
+    step, value = rule.select(CURVE, "max")
+    got = rule.ranked(evaluations, "eval/fit", "max")
+    assert got == {"step": step, "eval/fit": value, "eval/hq": step / 1000}
+    assert RankRule(by, after=10_000).ranked(evaluations, "eval/fit", "max") is None
