@@ -67,8 +67,8 @@ def study_doc(name: str, gan: str, storage: Path, trials: int, max_steps: int, e
     if scheduler == "asha":
         sched.update(grace_period=eval_every, reduction_factor=REDUCTION_FACTOR, max_t=max_steps)
     return {"name": name, "gans": [gan], "storage_path": str(storage), "max_concurrent": 2,
-            "max_failures": 1, "dataset": {"name": "grid25"},
-            "budget": {"max_steps": max_steps, "eval_every": eval_every},
+            "max_failures": 1,
+            "run": {"steps": max_steps, "data": {"name": "grid25"}, "eval": {"every": eval_every}},
             "search": {"samples_per_gan": trials, "sampler": "random", "seed": SEED},
             "scheduler": sched, "resources": {"cpu": 1, "gpu": 0},
             "mlflow": {"register_model": False}}  # the registry is not what is measured

@@ -93,8 +93,8 @@ def best_config(gan: str, data: str, args, storage: Path) -> dict:
     from study.lifecycle import run_study
 
     doc = {"name": f"mode-coverage-{gan}-{data}", "gans": [gan], "storage_path": str(storage),
-           "max_concurrent": STUDY_CONCURRENT, "max_failures": 1, "dataset": {"name": data},
-           "budget": {"max_steps": args.study_steps, "eval_every": args.study_eval},
+           "max_concurrent": STUDY_CONCURRENT, "max_failures": 1,
+           "run": {"steps": args.study_steps, "data": {"name": data}, "eval": {"every": args.study_eval}},
            "search": {"samples_per_gan": args.study_trials, "sampler": "tpe", "seed": 0,
                       "metric": args.study_metric},
            "scheduler": {"type": "asha", "grace_period": args.study_eval,

@@ -52,8 +52,8 @@ SMOKE = {"trials": 2, "max_steps": 20, "eval_every": 20}  # --smoke-test size (C
 
 def study_doc(name: str, args, storage: Path, concurrent: int) -> dict:
     return {"name": name, "gans": [args.gan], "storage_path": str(storage),
-            "max_concurrent": concurrent, "max_failures": 0, "dataset": {"name": args.data},
-            "budget": {"max_steps": args.max_steps, "eval_every": args.eval_every},
+            "max_concurrent": concurrent, "max_failures": 0,
+            "run": {"steps": args.max_steps, "data": {"name": args.data}, "eval": {"every": args.eval_every}},
             "search": {"samples_per_gan": args.trials, "sampler": "random", "seed": 0},
             "scheduler": {"type": "none"}, "resources": {"cpu": 1, "gpu": 0},
             "mlflow": {"register_model": False}}

@@ -124,7 +124,7 @@ def finish_study(study: StudyFile, state: dict) -> list[dict]:
 
 
 def print_summary(study: StudyFile, state: dict, rows: list[dict]) -> None:
-    print(f"\nstudy {study.name}: {len(study.gans)} GAN(s) on {study.dataset.name}, "
+    print(f"\nstudy {study.name}: {len(study.gans)} GAN(s) on {study.dataset_name}, "
           f"wall time {state.get('wall_s', 0.0):.0f}s", flush=True)
     print(report.format_table(rows), flush=True)
     if rows:

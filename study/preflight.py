@@ -83,14 +83,13 @@ def check_tracking(study: StudyFile) -> None:
 
 
 def check_dataset(study: StudyFile) -> None:
-    if study.family == "toy" or study.dataset.download:
+    if study.family == "toy" or study.data.get("download"):
         return
-
     data = resolve_config(study.base_run(study.gans[0])).data
     try:
         build_image_dataset(data.name, data.root, download=False)
     except DatasetNotFoundError as exc:
-        raise StudyError(f"dataset.root: {exc}") from None
+        raise StudyError(f"run.data.root: {exc}") from None
 
 
 def _fits(need: dict, have: dict) -> bool:

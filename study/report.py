@@ -116,7 +116,7 @@ def figures_line(row: dict, study) -> str:
     if EVAL_MODES_20 not in extras:
         return ""
 
-    k = mixture_of(DataConfig(name=study.dataset.name, mixture=study.dataset.mixture)).num_modes
+    k = mixture_of(DataConfig(name=study.dataset_name, mixture=study.data.get("mixture"))).num_modes
     parts = [f"{extras[EVAL_MODES_20]:.0f}/{k} modes with >= 20 HQ points"]
     if EVAL_HQ in extras:
         parts.append(f"{100 * extras[EVAL_HQ]:.0f}% HQ")

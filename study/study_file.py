@@ -4,8 +4,15 @@ Everything is checked here, before Ray starts: unknown keys and wrong types are
 :class:`StudyError` naming the dotted field (``scheduler.grace_period``, ``run.optim.lr_x``),
 and every GAN's base run config and its first point (the paper defaults, or every grid point)
 are resolved with the training loop's own validation. Relative paths (``storage_path``,
-``dataset.root``, ``run.eval.cache_dir`` / ``weights_path``) are relative to the current working
+``run.data.root``, ``run.eval.cache_dir`` / ``weights_path``) are relative to the current working
 directory and stored absolute (trials run in temporary directories).
+
+``[run]`` is the run config of ``trainables.config`` under its own names (the keys
+``python -m trainables.train --set`` takes), so a setting has one name everywhere; only ``gan``
+comes from ``gans`` and ``hparams`` holds one mapping per GAN. Unset keys take the defaults of the
+GAN and its data family. Files written before this layout keep working: ``[dataset]`` is read as
+``[run.data]``, ``budget.max_steps`` as ``run.steps`` and ``budget.eval_every`` as
+``run.eval.every`` (errors then name the key as written).
 
 Layout (every section and key optional except ``name``)::
 
@@ -17,10 +24,11 @@ Layout (every section and key optional except ``name``)::
     ray_address = "local"             # local | auto | ray://host:port | host:port
     max_concurrent = 2                # trials running at once (per GAN sweep)
     max_failures = 1                  # retries of a crashed trial (from its last checkpoint)
-    [dataset]   name, mixture (name = "mixture": {kind = ring|grid|means, ...}), root, download,
+    [run]       steps (a full-budget trial), seed, device
+    [run.data]  name, mixture (name = "mixture": {kind = ring|grid|means, ...}), root, download,
                 batch_size, image_size, num_workers, max_items
-    [run]       seed, device, [run.net], [run.optim], [run.eval], [run.hparams.<gan>]
-    [budget]    max_steps, eval_every
+    [run.eval]  every (evaluation and Tune report interval), num_samples, extractor, ...
+    [run.net], [run.optim], [run.hparams.<gan>]
     [search]    samples_per_gan, sampler (tpe|random), seed, grid (name or {key = [values]}),
                 metric (toy default eval/fit, images eval/fid), rank_by (best|final|last_k_mean),
                 rank_k, rank_after (default: the first ASHA rung)
@@ -45,7 +53,8 @@ import yaml
 
 import search_spaces
 from search_spaces import grids
-from trainables.config import DATA_FAMILIES, ConfigError, build_dataclass, deep_merge, resolve_config
+from trainables.config import (DATA_FAMILIES, ConfigError, DataConfig, EvalConfig, RunConfig, build_dataclass,
+                               deep_merge, resolve_config)
 from trainables.evaluation import IMAGE_KEYS, TOY_KEYS
 from trainables.ranking import RankRule
 from trainables.registry import GANS, PLUGIN_MODULES, load_gan_modules, metric_learning_gans
@@ -61,31 +70,18 @@ class StudyError(ValueError):
 
 
 @dataclass(frozen=True)
-class DatasetSection:
-    name: str = "grid25"  # dataset (see trainables.config.DATA_FAMILIES)
-    mixture: dict | None = None  # name = "mixture": {kind = ring|grid|means, ...} (a 2D mixture)
-    root: str | None = None  # image datasets: folder holding the data (relative to the cwd)
-    download: bool = False  # let torchvision download a missing dataset
-    batch_size: int | None = None  # None: the GAN's / family's default
-    image_size: int | None = None  # `folder` datasets only
-    num_workers: int | None = None  # data-loader workers per trial (None: the trial's CPU share - 1)
-    max_items: int | None = None  # cap the training set (seeded subset)
-
-
-@dataclass(frozen=True)
 class RunSection:
+    """Every trial's run config under the run config's own names (``trainables.config``); keys
+    left out take the GAN's and the data family's defaults."""
+
+    steps: int | None = field(default=None, metadata=bound(ge=1))  # iterations of a full-budget trial
     seed: int = 0  # seed of every trial (nets, data, noise): trials differ by hyperparameters only
     device: str = "auto"  # auto | cpu | cuda[:i] (auto = CUDA when the trial was given a GPU)
+    data: dict = field(default_factory=dict)  # DataConfig: name, mixture, root, batch_size, ...
     net: dict = field(default_factory=dict)  # NetConfig overrides for every GAN
     optim: dict = field(default_factory=dict)  # OptimConfig overrides (searched keys still win)
-    eval: dict = field(default_factory=dict)  # EvalConfig overrides (`every` comes from budget)
+    eval: dict = field(default_factory=dict)  # EvalConfig: every (evaluation + Tune report interval), ...
     hparams: dict = field(default_factory=dict)  # {gan: {hparam: value}} per-GAN overrides
-
-
-@dataclass(frozen=True)
-class BudgetSection:
-    max_steps: int = field(default=2000, metadata=bound(gt=0))  # training iterations of a full-budget trial
-    eval_every: int = field(default=250, metadata=bound(gt=0))  # evaluate (and report to Tune) every n iterations
 
 
 @dataclass(frozen=True)
@@ -128,9 +124,7 @@ class StudyFile:
     name: str
     gans: tuple = ()
     gan_modules: tuple = ()  # modules defining GANs outside trainables/gans (each exposes GAN = GanSpec(...))
-    dataset: DatasetSection = field(default_factory=DatasetSection)
     run: RunSection = field(default_factory=RunSection)
-    budget: BudgetSection = field(default_factory=BudgetSection)
     search: SearchSection = field(default_factory=SearchSection)
     scheduler: SchedulerSection = field(default_factory=SchedulerSection)
     resources: ResourcesSection = field(default_factory=ResourcesSection)
@@ -143,8 +137,27 @@ class StudyFile:
 
     # -- derived ------------------------------------------------------------------------------
     @property
+    def data(self) -> dict:
+        """The study's ``run.data`` (dataset settings, as given)."""
+        return self.run.data
+
+    @property
+    def dataset_name(self) -> str:
+        return self.run.data.get("name", DataConfig.name)
+
+    @property
+    def max_steps(self) -> int:
+        """Steps of a full-budget trial: ``run.steps`` or the run config's default."""
+        return self.run.steps if self.run.steps is not None else RunConfig.steps
+
+    @property
+    def eval_every(self) -> int:
+        """Evaluation (and Tune report) interval: ``run.eval.every`` or the run config's default."""
+        return self.run.eval.get("every", EvalConfig.every)
+
+    @property
     def family(self) -> str:
-        return DATA_FAMILIES[self.dataset.name]
+        return DATA_FAMILIES[self.dataset_name]
 
     @property
     def remote_storage(self) -> bool:
@@ -179,11 +192,11 @@ class StudyFile:
 
     @property
     def grace_period(self) -> int:
-        return self.scheduler.grace_period or self.budget.eval_every
+        return self.scheduler.grace_period or self.eval_every
 
     @property
     def max_t(self) -> int:
-        return self.scheduler.max_t or self.budget.max_steps
+        return self.scheduler.max_t or self.max_steps
 
     @property
     def asha_rungs(self) -> list[int]:
@@ -212,15 +225,13 @@ class StudyFile:
 
     def base_run(self, gan: str) -> dict:
         """The nested base run config of ``gan`` (before its searched point is applied)."""
-        data = {k: v for k, v in dataclasses.asdict(self.dataset).items() if v is not None}
         run = self.run
-        config = {"gan": gan, "data": data, "steps": self.budget.max_steps, "seed": run.seed,
-                  "device": run.device, "net": dict(run.net), "optim": dict(run.optim),
-                  "eval": {**run.eval, "every": self.budget.eval_every},
-                  "hparams": dict(run.hparams.get(gan, {}))}
+        config = {"gan": gan, "data": {**run.data, "name": self.dataset_name}, "steps": self.max_steps,
+                  "seed": run.seed, "device": run.device, "net": dict(run.net), "optim": dict(run.optim),
+                  "eval": {**run.eval, "every": self.eval_every}, "hparams": dict(run.hparams.get(gan, {}))}
         if gan in PLUGIN_MODULES:  # self-describing: the trial, its checkpoints and config.json name it
             config["gan_module"] = PLUGIN_MODULES[gan]
-        if self.dataset.num_workers is None:  # the main process keeps one of the trial's CPUs
+        if "num_workers" not in run.data:  # the main process keeps one of the trial's CPUs
             config["data"]["num_workers"] = max(0, int(self.resources.cpu) - 1)
         if config["device"] == "auto" and self.resources.gpu == 0:
             config["device"] = "cpu"  # a trial without a GPU share must not grab a visible one
@@ -238,8 +249,7 @@ class StudyFile:
 
 # -- parsing -----------------------------------------------------------------------------------
 STUDY_FIELDS = {f.name: f for f in dataclasses.fields(StudyFile)}
-SECTION_TYPES = {"dataset": DatasetSection, "run": RunSection, "budget": BudgetSection,
-                 "search": SearchSection, "scheduler": SchedulerSection,
+SECTION_TYPES = {"run": RunSection, "search": SearchSection, "scheduler": SchedulerSection,
                  "resources": ResourcesSection, "mlflow": MlflowSection}
 READERS = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 
@@ -291,16 +301,21 @@ def parse_study(doc: dict, *, smoke_test: bool = False) -> StudyFile:
     """Validate a study document into a :class:`StudyFile` with absolute paths.
 
     ``smoke_test`` shrinks the budget (:func:`smoke_overrides`) before validation. Raises
-    :class:`StudyError` (one line, dotted field name) on any problem.
+    :class:`StudyError` (one line, dotted field name as written) on any problem.
     """
     if not isinstance(doc, dict):
         raise StudyError(f"study: expected a mapping, got {type(doc).__name__}")
-    if smoke_test:
-        doc = smoke_overrides(doc)
-    fields = {f.name: f for f in dataclasses.fields(StudyFile)}
-    unknown = sorted(set(doc) - set(fields))
+    doc, renamed = legacy_layout(doc)
+    try:
+        return _parse(smoke_overrides(doc) if smoke_test else doc)
+    except StudyError as exc:
+        raise StudyError(_as_written(str(exc), renamed)) from None
+
+
+def _parse(doc: dict) -> StudyFile:
+    unknown = sorted(set(doc) - set(STUDY_FIELDS))
     if unknown:
-        raise StudyError(f"{unknown[0]}: unknown key; accepted keys are {', '.join(fields)}")
+        raise StudyError(f"{unknown[0]}: unknown key; accepted keys are {', '.join(STUDY_FIELDS)}")
     if "name" not in doc:
         raise StudyError("name: missing; give the study a name")
     try:
@@ -323,6 +338,52 @@ def parse_study(doc: dict, *, smoke_test: bool = False) -> StudyFile:
     study = _absolute_paths(study)
     validate_study(study)
     return study
+
+
+# Keys of the layout before [run] held the whole run config: old name -> the run config's name.
+LEGACY_KEYS = {"dataset": "run.data", "budget.max_steps": "run.steps", "budget.eval_every": "run.eval.every"}
+
+
+def legacy_layout(doc: dict) -> tuple[dict, dict]:
+    """``doc`` with ``[dataset]`` / ``[budget]`` moved under ``[run]`` (see the module docstring),
+    and ``{new name: old name}`` of what moved (errors name a key as the user wrote it)."""
+    if "dataset" not in doc and "budget" not in doc:
+        return doc, {}
+    doc, renamed = dict(doc), {}
+    run = doc.get("run", {})
+    if not isinstance(run, dict):
+        return doc, {}  # let validation report `run`
+    run = dict(run)
+    if "dataset" in doc:
+        if "data" in run:
+            raise StudyError("dataset: also given as run.data; keep one ([dataset] is the old name of [run.data])")
+        run["data"] = doc.pop("dataset")
+        renamed["run.data"] = "dataset"
+    budget = doc.pop("budget", None)
+    if budget is not None:
+        if not isinstance(budget, dict):
+            raise StudyError(f"budget: expected a mapping, got {type(budget).__name__}")
+        for key, value in budget.items():
+            target = LEGACY_KEYS.get(f"budget.{key}")
+            if target is None:
+                raise StudyError(f"budget.{key}: unknown key; accepted keys are max_steps, eval_every "
+                                 f"(now run.steps, run.eval.every)")
+            section, _, name = target[len("run."):].rpartition(".")
+            holder = run if not section else run.setdefault(section, {})
+            if not isinstance(holder, dict) or name in holder:
+                raise StudyError(f"budget.{key}: also given as {target}; keep one ({target} is its name now)")
+            holder[name] = value
+            renamed[target] = f"budget.{key}"
+    doc["run"] = run
+    return doc, renamed
+
+
+def _as_written(message: str, renamed: dict) -> str:
+    """``message`` naming a moved key by the name the user wrote (``run.data.x`` -> ``dataset.x``)."""
+    for new, old in sorted(renamed.items(), key=lambda kv: -len(kv[0])):
+        if message == new or message.startswith((new + ".", new + " ", new + ":")):
+            return old + message[len(new):]
+    return message
 
 
 def _parse_gans(value) -> tuple:
@@ -357,14 +418,14 @@ def _abs(path: str | None) -> str | None:
 
 
 def _absolute_paths(study: StudyFile) -> StudyFile:
-    dataset = dataclasses.replace(study.dataset, root=_abs(study.dataset.root))
-    ev = dict(study.run.eval)
+    data, ev = dict(study.run.data), dict(study.run.eval)
+    if isinstance(data.get("root"), str):
+        data["root"] = _abs(data["root"])
     for key in ("cache_dir", "weights_path"):
         if isinstance(ev.get(key), str):
             ev[key] = _abs(ev[key])
-    run = dataclasses.replace(study.run, eval=ev)
-    return dataclasses.replace(study, dataset=dataset, run=run,
-                               storage_path=_abs(study.storage_path),
+    run = dataclasses.replace(study.run, data=data, eval=ev)
+    return dataclasses.replace(study, run=run, storage_path=_abs(study.storage_path),
                                local_path=_abs(study.local_path))
 
 
@@ -377,8 +438,8 @@ def validate_study(study: StudyFile) -> None:
     """Cross-field checks, then resolve every GAN's base config and first point(s)."""
     _check(bool(NAME_PATTERN.match(study.name)),
            f"name = {study.name!r}: use letters, digits, '_', '-', '.' (max 100 characters)")
-    _check(study.dataset.name in DATA_FAMILIES,
-           f"dataset.name = {study.dataset.name!r}: accepted values are {', '.join(DATA_FAMILIES)}")
+    _check(study.dataset_name in DATA_FAMILIES,
+           f"run.data.name = {study.dataset_name!r}: accepted values are {', '.join(DATA_FAMILIES)}")
     _validate_budget(study)
     _validate_cluster(study)
     _validate_search(study)
@@ -387,20 +448,24 @@ def validate_study(study: StudyFile) -> None:
 
 
 def _validate_budget(study: StudyFile) -> None:
-    """Budget, scheduler and per-GAN run overrides."""
-    b, s, sch = study.budget, study.search, study.scheduler
-    _check(b.eval_every <= b.max_steps,
-           f"budget.eval_every = {b.eval_every}: must be <= budget.max_steps ({b.max_steps})")
+    """Steps and evaluation interval, scheduler, per-GAN run overrides."""
+    s, sch = study.search, study.scheduler
+    if "every" in study.run.eval:  # its type and range first: the checks below compare it
+        field_ = {f.name: f for f in dataclasses.fields(EvalConfig)}["every"]
+        try:
+            check_field("run.eval.every", study.run.eval["every"], field_, int)
+        except ConfigError as exc:
+            raise StudyError(str(exc)) from None
+    _check(study.eval_every <= study.max_steps,
+           f"run.eval.every = {study.eval_every}: must be <= run.steps ({study.max_steps})")
     if s.samples_per_gan is not None:
         _check(s.grid is None, "search.samples_per_gan: not used with search.grid "
                                "(every grid point runs once); remove one of them")
     if sch.max_t is not None:
-        _check(0 < sch.max_t <= b.max_steps,
-               f"scheduler.max_t = {sch.max_t}: must be in [1, budget.max_steps = {b.max_steps}]")
+        _check(0 < sch.max_t <= study.max_steps,
+               f"scheduler.max_t = {sch.max_t}: must be in [1, run.steps = {study.max_steps}]")
     _check(study.grace_period <= study.max_t,
            f"scheduler.grace_period = {study.grace_period}: must be <= scheduler.max_t ({study.max_t})")
-    for key in ("every",):
-        _check(key not in study.run.eval, f"run.eval.{key}: set budget.eval_every instead")
     unknown = sorted(set(study.run.hparams) - set(study.gans))
     _check(not unknown, f"run.hparams.{unknown[0] if unknown else ''}: not a GAN of this study "
                         f"({', '.join(study.gans)})")
@@ -438,7 +503,7 @@ def _validate_search(study: StudyFile) -> None:
     if s.metric is not None:
         accepted = list((TOY_KEYS if study.family == "toy" else IMAGE_KEYS).values())
         _check(s.metric in accepted, f"search.metric = {s.metric!r}: accepted values on "
-                                     f"{study.dataset.name} are {', '.join(accepted)}")
+                                     f"{study.dataset_name} are {', '.join(accepted)}")
 
 
 def _validate_gan(study: StudyFile, gan: str) -> None:
@@ -460,27 +525,18 @@ def _validate_gan(study: StudyFile, gan: str) -> None:
         _resolve(search_spaces.apply_point(base, point), gan, grid=True)
 
 
-# Where a run-config field lives in the study file.
-_FIELD_PREFIXES = (("data.", "dataset."), ("steps", "budget.max_steps"),
-                   ("eval.every", "budget.eval_every"), ("net.", "run.net."),
-                   ("optim.", "run.optim."), ("eval.", "run.eval."), ("seed", "run.seed"),
-                   ("device", "run.device"))
-
-
 def _resolve(config: dict, gan: str, grid: bool = False) -> None:
+    """Resolve a trial's run config with the loop's validation; errors name the study file's key
+    (``run.`` + the run config's name; a GAN's hparams live under ``run.hparams.<gan>``)."""
     try:
         resolve_config(config)
     except ConfigError as exc:
         message = str(exc)
-        where = "search.grid: " if grid else ""
-        for prefix, field_name in _FIELD_PREFIXES:
-            if message.startswith(prefix):
-                message = field_name + message[len(prefix):]
-                break
-        else:
-            if message.startswith("hparams."):
-                message = f"run.hparams.{gan}." + message[len("hparams."):]
-        raise StudyError(where + message) from None
+        if message.startswith("hparams."):
+            message = f"run.hparams.{gan}." + message[len("hparams."):]
+        elif not message.startswith("gan"):
+            message = "run." + message
+        raise StudyError(("search.grid: " if grid else "") + message) from None
 
 
 # -- smoke test --------------------------------------------------------------------------------
@@ -492,10 +548,8 @@ def smoke_overrides(doc: dict) -> dict:
     """``doc`` with a tiny budget: 40 steps, evaluations every 10, 2 samples (or the first 2
     grid points), ASHA grace 10, 500 evaluation samples, at most 512 training images; the study
     name gets a ``-smoke`` suffix so it never collides with the real study."""
-    doc = deep_merge({}, doc)
+    doc = deep_merge({}, legacy_layout(doc)[0])
     doc["name"] = f"{doc.get('name', 'study')}-smoke"
-    doc["budget"] = {**(doc.get("budget") or {}), "max_steps": SMOKE["max_steps"],
-                     "eval_every": SMOKE["eval_every"]}
     search = dict(doc.get("search") or {})
     grid = search.get("grid")
     if grid is None:
@@ -511,14 +565,16 @@ def smoke_overrides(doc: dict) -> dict:
     sched["grace_period"] = SMOKE["eval_every"]
     doc["scheduler"] = sched
     run = dict(doc.get("run") or {})
+    run["steps"] = SMOKE["max_steps"]
     ev = dict(run.get("eval") or {})
     ev["num_samples"] = min(int(ev.get("num_samples", SMOKE["eval_samples"])), SMOKE["eval_samples"])
+    ev["every"] = SMOKE["eval_every"]
     run["eval"] = ev
+    data = dict(run.get("data") or {})
+    if DATA_FAMILIES.get(data.get("name", DataConfig.name)) != "toy":
+        data["max_items"] = SMOKE["max_items"]
+    run["data"] = data
     doc["run"] = run
-    dataset = dict(doc.get("dataset") or {})
-    if DATA_FAMILIES.get(dataset.get("name", DatasetSection.name)) != "toy":
-        dataset["max_items"] = SMOKE["max_items"]
-    doc["dataset"] = dataset
     if isinstance(search.get("grid"), dict) and "__named__" in search["grid"]:
         search["grid"] = _cut_named_grid(search["grid"]["__named__"], doc)
     return doc

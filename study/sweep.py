@@ -103,7 +103,7 @@ def build_tuner(study: StudyFile, gan: str, state: dict):
         scheduler = FIFOScheduler()
     reporter = progress_reporter(study, gan, metric, mode)
     closer = TrialRunCloser(state["tracking_uri"], state["experiment_id"], state["parent_run_id"],
-                            gan, metric, mode, study.budget.max_steps, study.max_t)
+                            gan, metric, mode, study.max_steps, study.max_t)
     run_config = tune.RunConfig(
         name=gan, storage_path=study.tune_storage,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=metric,
@@ -153,7 +153,7 @@ def run_sweep(study: StudyFile, gan: str, state: dict, *, resume: bool) -> None:
         tuner = build_tuner(study, gan, state)
     metric, mode = metric_of(study, gan)
     print(f"[{gan}] sweep: {expected_trials(study, gan)} trials, metric {metric} ({mode}), "
-          f"{study.budget.max_steps} steps max, scheduler {study.scheduler.type}", flush=True)
+          f"{study.max_steps} steps max, scheduler {study.scheduler.type}", flush=True)
     results = tuner.fit()
     if not sweep_complete(results, expected_trials(study, gan)):
         raise StudyInterrupted(gan)

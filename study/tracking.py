@@ -197,7 +197,7 @@ def start_parent(uri: str, experiment_id: str, study, resolved_file: Path) -> st
     client = client_for(uri)
     run = client.create_run(experiment_id, run_name=study.name,
                             tags={TAG_KIND: "study", TAG_STUDY: study.name,
-                                  "gans": ",".join(study.gans), "dataset": study.dataset.name})
+                                  "gans": ",".join(study.gans), "dataset": study.dataset_name})
     log_params(client, run.info.run_id, study.to_dict())
     client.log_artifact(run.info.run_id, str(resolved_file))
     return run.info.run_id

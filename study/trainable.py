@@ -3,7 +3,7 @@
 A trial's config (built by ``study.sweep``) holds three things:
 
 - ``config["run"]``: the nested base run config of the GAN (a dict ``resolve_config`` accepts,
-  absolute paths, ``steps`` and ``eval.every`` from the study budget);
+  absolute paths, ``steps`` and ``eval.every`` from the study file);
 - the searched parameters, flat with dotted keys (``{"hparams.margin": 0.7, ...}``) merged in by
   the searcher, or under ``config["grid_point"]`` for grid studies;
 - ``config["study"]``: metadata (:data:`STUDY_KEYS`: tracking URI, experiment id, parent run

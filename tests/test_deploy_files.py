@@ -131,7 +131,7 @@ def test_rayjob_study_file_validates():
     assert study.ray_address == "auto"
     assert study.storage_path == "/mnt/shared/studies"
     assert study.resources.gpu == 0.5
-    assert study.dataset.name == "cifar10" and study.dataset.root == "/mnt/shared/data"
+    assert study.dataset_name == "cifar10" and study.data["root"] == "/mnt/shared/data"
     assert study.run.eval["cache_dir"] == "/mnt/shared/cache"
     assert study.tracking_uri == f"http://mlflow.{namespace}.svc:5000"
     # Two trials fit one worker pod: its CPUs hold two CPU shares.
@@ -210,7 +210,7 @@ def test_cluster_study_file_validates():
     study = load_study(DEPLOY / "study-cifar10-cluster.toml")
     assert study.ray_address == "auto"
     assert study.storage_path == "/mnt/shared/studies"
-    assert study.dataset.root == "/mnt/shared/data" and study.dataset.download
+    assert study.data["root"] == "/mnt/shared/data" and study.data["download"]
     assert study.run.eval["cache_dir"] == "/mnt/shared/cache"
     assert study.tracking_uri == "http://mlflow-host:5000"
     assert (study.resources.cpu, study.resources.gpu) == (4, 0.5)

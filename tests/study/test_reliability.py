@@ -31,7 +31,7 @@ def _toml(value) -> str:
 
 def _study_text(tmp_path: Path, **sections) -> str:
     doc = {"name": "bad", "gans": ["tripletgan"], "storage_path": str(tmp_path / "studies"),
-           "dataset": {"name": "ring8"}, "budget": {"max_steps": 40, "eval_every": 20}}
+           "run": {"steps": 40, "data": {"name": "ring8"}, "eval": {"every": 20}}}
     for key, value in sections.items():
         doc[key] = {**doc[key], **value} if isinstance(doc.get(key), dict) else value
     return "\n".join(f"{k} = {_toml(v)}" for k, v in doc.items()) + "\n"
@@ -44,8 +44,8 @@ def _afile(tmp_path: Path) -> str:
 
 # (case id) -> (overrides of the base study, text the one-line message must contain)
 BAD_INPUT = {
-    "unknown_key": ({"budget": {"max_stepz": 10}}, "budget.max_stepz"),
-    "wrong_type": ({"budget": {"max_steps": "40"}}, "budget.max_steps"),
+    "unknown_key": ({"run": {"stepz": 10}}, "run.stepz"),
+    "wrong_type": ({"run": {"steps": "40"}}, "run.steps"),
     "unknown_gan": ({"gans": ["tripletgan", "biggan"]}, "gans[1]"),
     "unknown_variant": ({"gans": ["mlgan"], "run": {"hparams": {"mlgan": {"variant": "foo"}}}},
                         "run.hparams.mlgan.variant"),
@@ -62,7 +62,7 @@ BAD_INPUT = {
     "file_store_uri": ({"mlflow": {"tracking_uri": "file:///tmp/mlruns"}}, "mlflow.tracking_uri"),
     "password_in_uri": ({"mlflow": {"tracking_uri": "http://me:secret@127.0.0.1:9"}}, "mlflow.tracking_uri"),
     "unreachable_mlflow": ({"mlflow": {"tracking_uri": "http://127.0.0.1:9"}}, "mlflow.tracking_uri"),
-    "missing_dataset": ({"dataset": {"name": "mnist", "root": "EMPTY"}}, "dataset.root"),
+    "missing_dataset": ({"run": {"data": {"name": "mnist", "root": "EMPTY"}}}, "run.data.root"),
     "too_many_gpus": ({"resources": {"gpu": 64.0}}, "resources"),
     "too_many_cpus": ({"resources": {"cpu": 4096.0}}, "resources"),
     "unwritable_storage": ({"storage_path": "AFILE"}, "storage_path"),

@@ -30,13 +30,13 @@ name = "e2e"
 gans = {list(GANS)!r}
 max_concurrent = 1
 max_failures = 1
-[dataset]
+[run]
+steps = {MAX_STEPS}
+[run.data]
 name = "ring8"
 [run.eval]
+every = {EVAL_EVERY}
 num_samples = 500
-[budget]
-max_steps = {MAX_STEPS}
-eval_every = {EVAL_EVERY}
 [search]
 samples_per_gan = {TRIALS}
 seed = 0

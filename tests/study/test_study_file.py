@@ -64,16 +64,63 @@ def test_invalid_field_is_named_in_one_line(doc, field):
 
 def test_defaults_and_absolute_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    study = parse_study({"name": "q", "dataset": {"name": "mnist", "root": "data"}})
+    study = parse_study({"name": "q", "run": {"data": {"name": "mnist", "root": "data"}}})
     assert study.gans == tuple(metric_learning_gans())  # default: every metric-learning GAN
     assert study.storage_path == str(tmp_path / "studies")
-    assert study.dataset.root == str(tmp_path / "data")
+    assert study.data["root"] == str(tmp_path / "data")
     assert study.tracking_uri == f"sqlite:///{tmp_path}/studies/q/mlflow.db"
-    assert study.grace_period == study.budget.eval_every and study.max_t == study.budget.max_steps
+    assert study.grace_period == study.eval_every and study.max_t == study.max_steps
     base = study.base_run("tripletgan")
     assert base["device"] == "cpu"  # no GPU share: never grab a visible GPU
-    assert base["steps"] == study.budget.max_steps and base["eval"]["every"] == study.budget.eval_every
-    resolve_config(base)
+    cfg = resolve_config(base)
+    assert cfg.steps == study.max_steps and cfg.eval.every == study.eval_every  # the run config's defaults
+    assert (study.max_steps, study.eval_every) == (resolve_config({"gan": "tripletgan"}).steps,
+                                                   resolve_config({"gan": "tripletgan"}).eval.every)
+
+
+def test_run_section_takes_the_run_config_names():
+    """[run] holds the run config under its own names; the same keys reach every trial."""
+    study = parse_study({"name": "r", "gans": ["tripletgan", "mbgan"],
+                         "run": {"steps": 300, "seed": 3, "data": {"name": "grid25", "batch_size": 64},
+                                 "eval": {"every": 100, "num_samples": 500}, "optim": {"lr_d": 3e-4},
+                                 "hparams": {"mbgan": {"alpha": 5.0}}}})
+    assert (study.max_steps, study.eval_every, study.dataset_name, study.family) == (300, 100, "grid25", "toy")
+    cfg = resolve_config(study.base_run("mbgan"))
+    assert (cfg.steps, cfg.seed, cfg.data.batch_size, cfg.eval.every, cfg.eval.num_samples) == (300, 3, 64, 100, 500)
+    assert cfg.optim.lr_d == 3e-4 and cfg.hparams.alpha == 5.0
+    assert resolve_config(study.base_run("tripletgan")).hparams.margin == 0.5
+    assert parse_study(study.to_dict()) == study
+    assert "dataset" not in study.to_dict() and "budget" not in study.to_dict()
+
+
+@pytest.mark.parametrize(("doc", "field"), [
+    ({"run": {"steps": 0}}, "run.steps"),
+    ({"run": {"eval": {"every": 0}}}, "run.eval.every"),
+    ({"run": {"eval": {"every": "often"}}}, "run.eval.every"),
+    ({"run": {"steps": 100, "eval": {"every": 200}}}, "run.eval.every"),
+    ({"run": {"data": {"name": "ring8", "batch_size": 1}}}, "run.data.batch_size"),
+    ({"run": {"data": "ring8"}}, "run.data"),
+    ({"run": {"datta": {}}}, "run.datta"),
+    ({"dataset": {"name": "ring8"}, "run": {"data": {"name": "ring8"}}}, "dataset"),
+    ({"budget": {"max_steps": 100}, "run": {"steps": 100}}, "budget.max_steps"),
+])
+def test_run_section_errors_name_the_key_as_written(doc, field):
+    with pytest.raises(StudyError) as info:
+        parse_study({"name": "e", "gans": ["tripletgan"], **doc})
+    assert str(info.value).startswith(field) and "\n" not in str(info.value), str(info.value)
+
+
+def test_older_layout_reads_as_the_run_config():
+    """[dataset] / [budget] of older files land under [run]; errors keep the old names."""
+    old = parse_study({"name": "o", "gans": ["tripletgan"], "dataset": {"name": "grid25", "batch_size": 64},
+                       "budget": {"max_steps": 300, "eval_every": 100}})
+    new = parse_study({"name": "o", "gans": ["tripletgan"],
+                       "run": {"steps": 300, "data": {"name": "grid25", "batch_size": 64}, "eval": {"every": 100}}})
+    assert old == new
+    with pytest.raises(StudyError, match=r"^dataset\.batch_size = 1: must be >= 2$"):
+        parse_study({"name": "o", "gans": ["tripletgan"], "dataset": {"name": "grid25", "batch_size": 1}})
+    with pytest.raises(StudyError, match=r"^budget\.max_steps = 0: must be >= 1$"):
+        parse_study({"name": "o", "gans": ["tripletgan"], "budget": {"max_steps": 0}})
 
 
 def test_uri_storage_keeps_the_driver_files_local(tmp_path, monkeypatch):
@@ -117,7 +164,7 @@ def test_smoke_overrides_shrink_budget():
     doc = _doc(budget={"max_steps": 10000, "eval_every": 1000}, search={"samples_per_gan": 30})
     small = parse_study(smoke_overrides(doc))
     assert small.name == "t-smoke"
-    assert small.budget.max_steps <= 100 and small.samples <= 3
+    assert small.max_steps <= 100 and small.samples <= 3
     grid = parse_study(smoke_overrides({"name": "g", "gans": ["mmd_rep"], "dataset": {"name": "ring8"},
                                         "search": {"grid": "mmd_ttur_lambda"}}))
     assert len(grid.grid_points("mmd_rep")) == 2
@@ -129,7 +176,7 @@ def test_shipped_study_files_validate(path, monkeypatch):
     study = load_study(path)
     assert study.gans
     if path == QUICKSTART:
-        assert study.dataset.name == "grid25" and study.scheduler.type == "asha"
+        assert study.dataset_name == "grid25" and study.scheduler.type == "asha"
         assert set(study.gans) <= set(metric_learning_gans()) and len(study.gans) >= 2
 
 
@@ -204,7 +251,7 @@ def test_dry_run_prints_resolved_study_and_starts_nothing(tmp_path, capsys, monk
     monkeypatch.chdir(tmp_path)
     assert main(["run", "--dry-run", "--smoke-test"]) == 0
     out = capsys.readouterr().out
-    assert "name: quickstart-smoke" in out and "max_steps: 40" in out
+    assert "name: quickstart-smoke" in out and "steps: 40" in out
     for gan in load_study(QUICKSTART).gans:
         assert f"# {gan}: 2 trials" in out
     assert "# metric: eval/fit (max); trials ranked by best of the evaluations at step >= 10" in out

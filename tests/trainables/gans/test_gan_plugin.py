@@ -124,13 +124,13 @@ def test_two_trial_study_with_the_plugin_gan(plugin, tmp_path):
         gan_modules = ["{MODULE}"]
         gans = ["lsgan"]
         max_concurrent = 1
-        [dataset]
+        [run]
+        steps = 40
+        [run.data]
         name = "ring8"
         [run.eval]
+        every = 20
         num_samples = 300
-        [budget]
-        max_steps = 40
-        eval_every = 20
         [search]
         samples_per_gan = 2
         [scheduler]
