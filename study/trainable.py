@@ -113,12 +113,7 @@ def train_gan(config: dict) -> None:
     if checkpoint is not None and _already_ended(study, trial_id):
         return  # its result is already in MLflow and Optuna: report nothing more
     run = GanRun(cfg)
-    best, run_id, evaluations = None, None, []
-    if checkpoint is not None:
-        payload = load_trial_checkpoint(checkpoint)
-        run.load_state_dict(payload["state"])
-        best, run_id = payload.get("best"), payload.get("mlflow_run_id")
-        evaluations = list(payload.get("evaluations") or [])
+    best, run_id, evaluations = _restore(run, checkpoint)
     tracker = TrialTracker(study, trial_id, trial_name, cfg, trial_point(config), run_id=run_id)
     if tracker.reused:
         tracker.load_high_water(_metric_keys(cfg, metric))
@@ -156,6 +151,15 @@ def train_gan(config: dict) -> None:
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _restore(run: GanRun, checkpoint) -> tuple[dict | None, str | None, list[dict]]:
+    """Load Tune's checkpoint (if any) into ``run``: (best evaluation, MLflow run id, evaluations)."""
+    if checkpoint is None:
+        return None, None, []
+    payload = load_trial_checkpoint(checkpoint)
+    run.load_state_dict(payload["state"])
+    return payload.get("best"), payload.get("mlflow_run_id"), list(payload.get("evaluations") or [])
 
 
 def ranked_metrics(evaluations: list[dict], rule: RankRule, metric: str, mode: str) -> dict:

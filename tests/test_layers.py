@@ -135,3 +135,17 @@ def test_layer_rules_are_enforced_on_a_bad_import(tmp_path, monkeypatch):
     monkeypatch.setitem(MODULES, "trainables.bad", bad)
     with pytest.raises(AssertionError, match="imports"):
         test_imports_run_one_way("trainables.bad")
+
+
+MAX_FUNCTION_LINES = 60  # longer functions are split (or say in a comment why not)
+
+
+def test_no_function_is_longer_than_the_limit():
+    long = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{module}.{node.name}: {lines} lines")
+    assert long == []
