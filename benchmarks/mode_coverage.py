@@ -175,8 +175,9 @@ def table(rows: list[dict], studies: dict, header: str) -> str:
 
 def header_text(args) -> str:
     return (f"# Mode coverage: registered defaults vs a study's best configuration\n\n"
-            f"Each run: {args.steps} steps, CPU 1 thread, measured once at the end on 2,500 points; "
-            f"mean ± std over seeds. `defaults` = the registered toy setting: PacGAN's 2D nets "
+            f"Each run: the iterations of its `steps` column, CPU 1 thread, "
+            f"measured once at the end on 2,500 points; mean ± std over the `seeds` column's seeds (it/s "
+            f"is wall-clock and depends on what else ran on the machine). `defaults` = the registered toy setting: PacGAN's 2D nets "
             f"(G 4 x FC400 ReLU+BN, z in R^2; D 3 x FC200 maxout-5), batch 100, Adam(1e-4, beta1 0.5); "
             f"MLGAN's center variant, MBGAN alpha = 2, GN-GAN's toy loss weights. Study per (GAN, "
             f"mixture) for `best`: {args.study_trials} trials (TPE, registered defaults first, run "
