@@ -91,7 +91,8 @@ def render(rows: list[dict], args) -> str:
              f"batch {args.batch_size}, seeds {', '.join(map(str, seeds))} (mean ± std over seeds), CPU "
              f"1 thread, each GAN at its registered MNIST defaults. {args.num_samples} generated digits "
              f"per evaluation, classified by the MNIST classifier (99.3% held-out accuracy); domain FID "
-             f"in its 128-d feature space vs {args.num_samples} real digits. `vanilla GAN` = `nsgan`.",
+             f"in its 128-d feature space vs {args.num_samples} real digits. `vanilla GAN` = `nsgan`. "
+             f"`seconds` is wall time per run (runs share the machine: not a speed measurement).",
              "",
              f"| GAN | seeds | class entropy (ideal {math.log(10):.3f}) | min over seeds | L2 to uniform "
              f"(ideal 0) | domain FID | seconds |",
