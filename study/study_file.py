@@ -99,7 +99,7 @@ class SearchSection:
 @dataclass(frozen=True)
 class SchedulerSection:
     type: Literal["asha", "none"] = "asha"  # ASHA early stopping, or FIFO (every trial runs to max_steps)
-    grace_period: int | None = field(default=None, metadata=bound(gt=0))  # steps before a trial can be stopped (default: budget.eval_every)
+    grace_period: int | None = field(default=None, metadata=bound(gt=0))  # steps before a trial can be stopped (default: run.eval.every)
     reduction_factor: float = field(default=3.0, metadata=bound(gt=1))  # ASHA keeps the top 1/reduction_factor at each rung
     max_t: int | None = None  # steps of a full trial for ASHA (default: budget.max_steps)
 
@@ -451,9 +451,8 @@ def _validate_budget(study: StudyFile) -> None:
     """Steps and evaluation interval, scheduler, per-GAN run overrides."""
     s, sch = study.search, study.scheduler
     if "every" in study.run.eval:  # its type and range first: the checks below compare it
-        field_ = {f.name: f for f in dataclasses.fields(EvalConfig)}["every"]
         try:
-            check_field("run.eval.every", study.run.eval["every"], field_, int)
+            build_dataclass(EvalConfig, {"every": study.run.eval["every"]}, "run.eval")
         except ConfigError as exc:
             raise StudyError(str(exc)) from None
     _check(study.eval_every <= study.max_steps,

@@ -29,7 +29,6 @@ from trainables.plots import plot_curve
 from trainables.ranking import RankRule
 
 # MLflow tag names of a trial's child run (the driver finds and closes runs through them).
-# MLflow tag names of a trial's child run (the driver finds and closes runs through them).
 TAG_PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
 TAG_RUN_NAME = "mlflow.runName"  # MLflow's display name
 TAG_TRIAL_ID = "trial_id"  # Ray Tune trial id (stable across retries and restores)
@@ -104,6 +103,7 @@ class TrialTracker:
     def __init__(self, study: dict, trial_id: str, trial_name: str, cfg, point: dict,
                  run_id: str | None = None):
         self.metric, self.mode = optimised_metric(cfg, study.get("metric"))
+        self.rank = RankRule(**(study.get("rank") or {}))  # which evaluation ranks the trial
         self.client = MlflowClient(study["tracking_uri"])
         self.study = study
         self.loss_every = int(study.get("loss_every") or DEFAULT_LOSS_EVERY)
@@ -132,7 +132,7 @@ class TrialTracker:
                 TAG_GAN: cfg.gan, TAG_STUDY: self.study["study_name"], TAG_PRIMARY: metric,
                 TAG_MODE: mode, TAG_SEARCHED: json.dumps(point, sort_keys=True)[:PARAM_VALUE_MAX],
                 TAG_KIND: "trial", "dataset": cfg.data.name,
-                TAG_RANK: json.dumps(RankRule(**(self.study.get("rank") or {})).to_dict())}
+                TAG_RANK: json.dumps(self.rank.to_dict())}
         run = self.client.create_run(self.study["experiment_id"], tags=tags,
                                      run_name=f"{cfg.gan}-{trial_name}")
         log_params(self.client, run.info.run_id, cfg.to_dict())

@@ -41,7 +41,7 @@ from study.tracking import (BEST_NAME, CHECKPOINTS_DIR, PARAM_VALUE_MAX, SAMPLES
 from trainables import metric_names as M
 from trainables.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, load_first, save_checkpoint
 from trainables.config import resolve_config
-from trainables.evaluation import IMAGE_KEYS, TOY_KEYS, build_evaluator, optimised_metric, worst_value
+from trainables.evaluation import IMAGE_KEYS, TOY_KEYS, build_evaluator, worst_value
 from trainables.loop import GanRun
 from trainables.metric_names import STEP
 from trainables.ranking import RankRule
@@ -105,7 +105,6 @@ def train_gan(config: dict) -> None:
     study = config["study"]
     torch.set_num_threads(_trial_threads())
     cfg = resolve_config(trial_run_config(config))
-    metric, mode = optimised_metric(cfg, study.get("metric"))
     ctx = tune.get_context()
     trial_id, trial_name = ctx.get_trial_id(), ctx.get_trial_name()
 
@@ -115,13 +114,14 @@ def train_gan(config: dict) -> None:
     run = GanRun(cfg)
     best, run_id, evaluations = _restore(run, checkpoint)
     tracker = TrialTracker(study, trial_id, trial_name, cfg, trial_point(config), run_id=run_id)
+    metric, mode = tracker.metric, tracker.mode  # the study's metric (search.metric) or the primary one
     if tracker.reused:
         tracker.load_high_water(_metric_keys(cfg, metric))
     record_placement(tracker, run)
 
     evaluator = build_evaluator(run)
     evaluator.primary, evaluator.mode = metric, mode  # fit's "is best" (best.pt) follows the study
-    evaluator.rank = RankRule(**(study.get("rank") or {}))
+    evaluator.rank = tracker.rank
     work = Path(tempfile.mkdtemp(prefix=f"trial-{trial_id}-"))
     state = {"best": best, "evaluations": evaluations}
 

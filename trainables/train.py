@@ -106,16 +106,14 @@ def train_to_dir(config: dict, out_dir: str | Path, *, progress: bool = True) ->
               file=sys.stderr)
         os.replace(candidate, candidate.with_name(candidate.name + ".corrupt"))
 
-    existing = [c for c in (latest, previous) if c.exists()]
-    if existing:
-        try:
-            candidate, data = load_first(existing, on_skip=set_aside)
-        except CheckpointError:
-            pass  # every checkpoint was unusable (set aside): start from scratch
-        else:
-            run.load_state_dict(data["state"])
-            best = data.get("best")
-            print(f"resumed from {candidate} at step {run.step}", flush=True)
+    try:
+        candidate, data = load_first([c for c in (latest, previous) if c.exists()], on_skip=set_aside)
+    except CheckpointError:
+        pass  # no checkpoint, or every one was unusable (set aside): start from scratch
+    else:
+        run.load_state_dict(data["state"])
+        best = data.get("best")
+        print(f"resumed from {candidate} at step {run.step}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     evaluator = build_evaluator(run)
