@@ -117,6 +117,7 @@ def run_one(gan: str, scheduler: str, storage: Path, args) -> dict:
     """Run one study (``full`` or ``asha``) and summarize its trials."""
     from study.study_file import parse_study
     from study.lifecycle import run_study
+    from study.sweep import SWEEP_DIR
 
     label = "full" if scheduler == "none" else "asha"
     name = f"asha-vs-full-{gan}-{label}"
@@ -125,7 +126,7 @@ def run_one(gan: str, scheduler: str, storage: Path, args) -> dict:
     t0 = time.perf_counter()
     run_study(study)
     wall = time.perf_counter() - t0
-    trials = read_trials(study.study_dir / gan)
+    trials = read_trials(study.study_dir / SWEEP_DIR)
     return {"gan": gan, "study": label, "wall_s": wall, **summarize(trials),
             "params": Counter(param_key(t["params"]) for t in trials)}
 

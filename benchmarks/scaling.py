@@ -73,12 +73,13 @@ def read_reports(exp_dir: Path) -> list[list[dict]]:
 def run_one(args, storage: Path, concurrent: int) -> dict:
     from study.study_file import parse_study
     from study.lifecycle import run_study
+    from study.sweep import SWEEP_DIR
 
     study = parse_study(study_doc(f"scaling-c{concurrent}", args, storage, concurrent))
     t0 = time.perf_counter()
     run_study(study)
     wall = time.perf_counter() - t0
-    trials = read_reports(study.study_dir / args.gan)
+    trials = read_reports(study.study_dir / SWEEP_DIR)
     steps = sum(int(t[-1]["step"]) for t in trials)
     own = [float(t[-1]["time_total_s"]) for t in trials]
     rates = [(t[-1]["step"] - t[0]["step"]) / (t[-1]["time_total_s"] - t[0]["time_total_s"])

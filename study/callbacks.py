@@ -8,6 +8,7 @@ from ray import tune
 from ray.tune import CLIReporter
 
 import search_spaces
+from study.routing import trial_gan
 from study.study_file import StudyFile
 from study.tracking import TAG_STOP_REASON, close_run, find_child
 from trainables.metric_names import DIVERGED, EVAL_HQ, EVAL_KID, STEP
@@ -23,10 +24,10 @@ class TrialRunCloser(tune.Callback):
     open: the restarted trial reuses it.
     """
 
-    def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str, gan: str,
+    def __init__(self, tracking_uri: str, experiment_id: str, parent_run_id: str,
                  metric: str, mode: str, max_steps: int, max_t: int):
         self.uri, self.experiment_id, self.parent = tracking_uri, experiment_id, parent_run_id
-        self.gan, self.metric, self.mode = gan, metric, mode
+        self.metric, self.mode = metric, mode
         self.max_steps, self.max_t = max_steps, max_t
         self.started: dict[str, float] = {}
 
@@ -51,7 +52,7 @@ class TrialRunCloser(tune.Callback):
         shown = "-" if value is None else f"{value:.4g}"
         elapsed = time.time() - self.started.get(trial.trial_id, time.time())
         error = f" (error file: {trial.error_file})" if status == "FAILED" else ""
-        print(f"[{self.gan}] trial {trial.trial_id} {reason} at step {last.get(STEP, '-')}: "
+        print(f"[{trial_gan(trial)}] trial {trial.trial_id} {reason} at step {last.get(STEP, '-')}: "
               f"{self.metric}={shown} ({elapsed:.0f}s, run {run.info.run_id if run else '-'}){error}",
               flush=True)
 
@@ -65,18 +66,26 @@ class TrialRunCloser(tune.Callback):
         self._close(trial, "FAILED", "error")
 
 
-def progress_reporter(study: StudyFile, gan: str, metric: str, mode: str):
-    """Tune's compact table (status, step, metric, searched parameters), every 30 s at most."""
-    points = study.grid_points(gan)
-    if points is None:  # conditional parameters are left out: Tune's "best trial" line
-        # raises KeyError on a column missing from the best trial's config
-        keys = [k for k, info in search_spaces.space_params(gan, study.family).items()
-                if not info["when"]]
-        params = {k: k.split(".")[-1] for k in keys}
-    else:
-        params = {f"grid_point/{k}": k.split(".")[-1] for k in points[0]}
+def _shared_columns(study: StudyFile) -> dict:
+    """Parameter columns every GAN of the study has (conditional parameters are left out: Tune's
+    "best trial" line raises KeyError on a column missing from the best trial's config)."""
+    shared = None
+    for gan in study.gans:
+        points = study.grid_points(gan)
+        if points is None:
+            keys = {k for k, info in search_spaces.space_params(gan, study.family).items() if not info["when"]}
+        else:
+            keys = {f"grid_point/{k}" for k in points[0]}
+        shared = keys if shared is None else shared & keys
+    return {k: k.split(".")[-1].split("/")[-1] for k in sorted(shared or ())}
+
+
+def progress_reporter(study: StudyFile, metric: str):
+    """Tune's compact table (status, GAN, step, metric, shared searched parameters), every 30 s
+    at most."""
     extra = {EVAL_HQ: "hq"} if metric != EVAL_HQ and study.family == "toy" else {EVAL_KID: "kid"}
     metrics = {STEP: "step", metric: metric.split("/")[-1], **extra}
+    params = {"study/gan": "gan", **_shared_columns(study)}
     return CLIReporter(metric_columns=metrics, parameter_columns=params,
                        sort_by_metric=True, max_progress_rows=30, max_report_frequency=30,
                        max_column_length=12)

@@ -55,3 +55,18 @@ def start_ray_checked(study: StudyFile) -> bool:
             ray.shutdown()
         raise
     return started
+
+
+def trial_slots(cpu: float, gpu: float) -> int:
+    """How many trials of ``cpu`` CPUs and ``gpu`` GPUs the alive nodes of the connected Ray
+    cluster hold at once (a trial never spans nodes: the sum over nodes of what each holds)."""
+    total = 0
+    for node in ray.nodes():
+        if not node.get("Alive"):
+            continue
+        have = node["Resources"]
+        fits = [int(have.get("CPU", 0.0) // cpu + 1e-9)] if cpu > 0 else []
+        if gpu > 0:
+            fits.append(int(have.get("GPU", 0.0) / gpu + 1e-9))
+        total += min(fits) if fits else 0
+    return total

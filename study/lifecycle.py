@@ -4,10 +4,9 @@ summary), resume it after an interruption.
 ``run_study(study)`` creates the study directory ``<storage_path>/<name>/`` (resolved study file
 ``study.yaml``, state file ``study_state.json``, ``mlflow.db`` + ``mlruns/`` for the default
 sqlite tracking, ``optuna.db``), the MLflow experiment and parent run, starts Ray, and runs the
-GANs one after another, each as a Tuner in ``<study dir>/<gan>/`` (``study.sweep``).
+trials of every GAN at once as one Tuner in ``<study dir>/sweep/`` (``study.sweep``).
 
-A finished GAN is marked ``done`` in the state file; ``resume_study`` skips those and restores
-an interrupted sweep, reusing the parent run and each trial's child. At the end: the leaderboard
+``resume_study`` restores an interrupted sweep, reusing the parent run and each trial's child. At the end: the leaderboard
 (table + ``leaderboard.md/json`` + parent artifacts), the best generator registered in the
 MLflow model registry under the study name, and the ``mlflow ui`` command to browse it all.
 """
@@ -20,7 +19,9 @@ from pathlib import Path
 import ray
 
 from study import report, tracking
+from study.budget import budget_curves, plot_budget_curves
 from study.cluster import start_ray_checked
+from study.importance import format_importances, param_importances
 from study.preflight import preflight
 from study.state import (RESOLVED_FILE, STATE_FILE, STATE_VERSION, dump_resolved, find_study_dir,
                          load_study_dir, write_state)
@@ -29,6 +30,8 @@ from study.sweep import StudyInterrupted, run_sweep
 from trainables.metric_names import best_of
 
 __all__ = ["StudyInterrupted", "resume_study", "run_study", "study_leaderboard"]
+
+RUNS_VIEW = "?workflowType=machine_learning"  # MLflow 3 opens an experiment's runs table (not GenAI traces)
 
 
 def prepare_study(study: StudyFile) -> dict:
@@ -53,7 +56,8 @@ def prepare_study(study: StudyFile) -> dict:
 
 
 def run_gans(study: StudyFile, state: dict, *, resume: bool, started_ray: bool | None = None) -> list[dict]:
-    """Run every GAN sweep not yet done, then finish the study; returns the leaderboard."""
+    """Run (or restore) the study's sweep of every GAN at once, then finish the study; returns
+    the leaderboard."""
     study_dir = study.study_dir.resolve()
     if started_ray is None:
         started_ray = start_ray_checked(study)
@@ -61,15 +65,11 @@ def run_gans(study: StudyFile, state: dict, *, resume: bool, started_ray: bool |
     state["status"] = "running"
     write_state(study_dir, state)
     try:
-        for gan in study.gans:
-            if state["gans"].get(gan) == "done":
-                print(f"[{gan}] already done: skipped", flush=True)
-                continue
-            state["gans"][gan] = "running"
-            write_state(study_dir, state)
-            run_sweep(study, gan, state, resume=resume)
-            state["gans"][gan] = "done"
-            write_state(study_dir, state)
+        state["gans"] = {gan: "running" for gan in study.gans}
+        write_state(study_dir, state)
+        run_sweep(study, state, resume=resume)
+        state["gans"] = {gan: "done" for gan in study.gans}
+        write_state(study_dir, state)
         state["wall_s"] = state.get("wall_s", 0.0) + time.time() - t0
         rows = finish_study(study, state)
         state["status"] = "done"
@@ -99,10 +99,13 @@ def finish_study(study: StudyFile, state: dict) -> list[dict]:
     study_dir = study.study_dir.resolve()
     uri, parent = state["tracking_uri"], state["parent_run_id"]
     rows = report.leaderboard(uri, state["experiment_id"], parent)
-    files = report.save_leaderboard(rows, study_dir)
+    figures = analyse(study, rows)
+    files = report.save_leaderboard(rows, study_dir) + figures
     client = tracking.client_for(uri)
     for path in files:
         client.log_artifact(parent, str(path))
+    if rows:
+        client.set_tag(parent, report.NOTE_TAG, report.front_page(rows, study.name, state["experiment_id"]))
     for row in rows:  # each GAN's best on the parent (best/<gan>/<metric>), then the study's
         client.log_metric(parent, best_of(f"{row['gan']}/{row['metric']}"), row["value"])
     if rows:
@@ -123,6 +126,20 @@ def finish_study(study: StudyFile, state: dict) -> list[dict]:
     return rows
 
 
+def analyse(study: StudyFile, rows: list[dict]) -> list[Path]:
+    """Each GAN's budget curve (``row["budget"]``) and fANOVA importances
+    (``row["importances"]``) added to the leaderboard rows; returns the budget plot's path."""
+    curves = budget_curves(rows)
+    storage = f"sqlite:///{study.study_dir.resolve()}/optuna.db"
+    for row in rows:
+        row["budget"] = curves.get(row["gan"])
+        row["importances"] = param_importances(f"{study.name}-{row['gan']}", storage)
+    if not curves:
+        return []
+    title = f"{study.name}: expected best after k trials (95% bootstrap band)"
+    return [plot_budget_curves(curves, rows[0]["metric"], study.study_dir.resolve() / report.BUDGET_PLOT, title)]
+
+
 def print_summary(study: StudyFile, state: dict, rows: list[dict]) -> None:
     print(f"\nstudy {study.name}: {len(study.gans)} GAN(s) on {study.dataset_name}, "
           f"wall time {state.get('wall_s', 0.0):.0f}s", flush=True)
@@ -133,6 +150,13 @@ def print_summary(study: StudyFile, state: dict, rows: list[dict]) -> None:
         print(f"\nbest: {best['gan']} trial {best['trial_id']} "
               f"{best['metric']}={best['value']:.4g} at step {best['step']}{figures} "
               f"(MLflow run {best['run_id']})")
+    budget = report.format_budget(rows)
+    if budget:
+        print("\n" + budget, flush=True)
+    importances = {r["gan"]: r["importances"] for r in rows if r.get("importances")}
+    if importances:
+        print("hyperparameter importance (fANOVA share of the metric's variance):\n"
+              + format_importances(importances), flush=True)
     medians = state.get("rung_medians")
     if medians:
         print("ASHA rung medians of " + rows[0]["metric"] + ": "
@@ -143,9 +167,10 @@ def print_summary(study: StudyFile, state: dict, rows: list[dict]) -> None:
     print(f"leaderboard: {study.study_dir.resolve() / 'leaderboard.md'}")
     uri = state["tracking_uri"]
     if uri.startswith(("http://", "https://")):
-        print(f"browse it:  {uri}/#/experiments/{state['experiment_id']}", flush=True)
+        print(f"browse it:  {uri.rstrip('/')}/#/experiments/{state['experiment_id']}{RUNS_VIEW}", flush=True)
     else:
-        print(f"browse it:  mlflow ui --backend-store-uri {uri}", flush=True)
+        print(f"browse it:  mlflow ui --backend-store-uri {uri}   then open "
+              f"http://127.0.0.1:5000/#/experiments/{state['experiment_id']}{RUNS_VIEW}", flush=True)
 
 
 # -- entry points --------------------------------------------------------------------------------
@@ -167,7 +192,7 @@ def run_study(study: StudyFile) -> list[dict]:
 
 
 def resume_study(study_dir: str | Path) -> list[dict]:
-    """Finish an interrupted study: done GANs are skipped, the interrupted sweep is restored."""
+    """Finish an interrupted study: its sweep is restored (finished trials are kept)."""
     study_dir = Path(study_dir).resolve()
     study, state = load_study_dir(study_dir)
     if state["status"] == "done":
@@ -175,6 +200,9 @@ def resume_study(study_dir: str | Path) -> list[dict]:
         rows = _rows(state)
         print_summary(study, state, rows)
         return rows
+    if state["version"] != STATE_VERSION:
+        raise StudyError(f"{study_dir}: made by an older version (state version {state['version']}, one "
+                         f"sweep per GAN) that cannot be resumed; its runs stay browsable")
     tracking.client_for(state["tracking_uri"]).update_run(state["parent_run_id"], status="RUNNING")
     print(f"resuming study {study.name} ({', '.join(f'{g}: {s}' for g, s in state['gans'].items())})",
           flush=True)

@@ -70,11 +70,13 @@ def best_of_run(client, run) -> dict | None:
 def leaderboard(uri: str, experiment_id: str, parent_run_id: str) -> list[dict]:
     """One row per GAN (its best trial), best GAN first. Row keys: rank, gan, metric, mode,
     value, step, steps_trained, run_id, trial_id, status, stop_reason, config (searched
-    params), extras (other eval metrics at that step), trials, early_stopped, failed, diverged.
+    params), extras (other eval metrics at that step), trials, early_stopped, failed, diverged,
+    trial_values (the ranked value of every trial of the GAN that has one, oldest first).
     Diverged runs (tag ``diverged_at_step``) are counted but never ranked."""
     client = client_for(uri)
     per_gan: dict[str, dict] = {}
     counts: dict[str, dict] = {}
+    values: dict[str, list[float]] = {}  # every ranked trial's value, per GAN (budget curves)
     for run in children(uri, experiment_id, parent_run_id):
         tags = run.data.tags
         if tags.get(TAG_STOP_REASON) == "orphaned":  # lost by a killed driver, replaced on resume
@@ -91,6 +93,7 @@ def leaderboard(uri: str, experiment_id: str, parent_run_id: str) -> list[dict]:
         if best is None:
             continue
         mode = tags.get(TAG_MODE, "max")
+        values.setdefault(gan, []).append(best["value"])
         row = {"gan": gan, "metric": tags.get(TAG_PRIMARY), "mode": mode, **best,
                "run_id": run.info.run_id, "trial_id": tags.get(TAG_TRIAL_ID),
                "status": run.info.status, "stop_reason": tags.get(TAG_STOP_REASON, ""),
@@ -103,6 +106,7 @@ def leaderboard(uri: str, experiment_id: str, parent_run_id: str) -> list[dict]:
     rows = list(per_gan.values())
     for row in rows:
         row.update(counts[row["gan"]])
+        row["trial_values"] = values[row["gan"]]
     sign = {"max": -1.0, "min": 1.0}
     rows.sort(key=lambda r: (sign.get(r["mode"], 1.0) * r["value"], r["step"]))
     for i, row in enumerate(rows, 1):
@@ -171,11 +175,65 @@ def format_table(rows: list[dict], *, markdown: bool = False) -> str:
     return "\n".join(lines)
 
 
+BUDGET_KS = (1, 4, 12)  # trials at which the budget table reads each GAN's curve (and the last)
+BUDGET_PLOT = "budget_curves.png"  # beside leaderboard.md and on the parent run
+
+
+def format_budget(rows: list[dict], *, markdown: bool = False) -> str:
+    """Expected best after k trials (with the 95% band) per GAN, from ``row["budget"]``."""
+    rows = [r for r in rows if r.get("budget")]
+    if not rows:
+        return ""
+    n = max(r["budget"]["n"] for r in rows)
+    ks = sorted({k for k in BUDGET_KS if k <= n} | {n})
+    head = ["gan", "trials"] + [f"k={k}" for k in ks]
+    body = []
+    for r in rows:
+        c = r["budget"]
+        body.append([r["gan"], str(c["n"])] + [
+            f"{c['mean'][k - 1]:.4g} [{c['lo'][k - 1]:.3g}, {c['hi'][k - 1]:.3g}]" if k <= c["n"] else "-"
+            for k in ks])
+    title = f"expected best {rows[0]['metric']} after k trials [95% bootstrap band]"
+    if markdown:
+        return (f"\n## {title[0].upper() + title[1:]}\n\n![budget curves]({BUDGET_PLOT})\n\n| "
+                + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n"
+                + "".join("| " + " | ".join(b) + " |\n" for b in body))
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    return "\n".join([title] + ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in [head] + body])
+
+
+def format_importance(rows: list[dict]) -> str:
+    """Markdown section: each GAN's fANOVA importances (``row["importances"]``), largest first."""
+    rows = [r for r in rows if r.get("importances")]
+    if not rows:
+        return ""
+    lines = ["", "## Hyperparameter importance (fANOVA share of the metric's variance)", ""]
+    for r in rows:
+        lines.append(f"- **{r['gan']}**: " + ", ".join(f"`{k}` {v:.2f}" for k, v in r["importances"].items()))
+    return "\n".join(lines) + "\n"
+
+
+NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI (Markdown)
+
+
+def front_page(rows: list[dict], study_name: str, experiment_id: str) -> str:
+    """The parent run's description: the leaderboard with a link to each GAN's best trial, the
+    budget curves and the importances (Markdown, shown on the run's page in the MLflow UI)."""
+    table = format_table(rows, markdown=True)
+    for row in rows:
+        rid = row["run_id"]
+        table = table.replace(f"| {rid} |", f"| [{row['gan']} best](#/experiments/{experiment_id}/runs/{rid}) |")
+    return (f"# Study {study_name}\n\nBest trial of each GAN (artifacts: `leaderboard.md`, "
+            f"`study.yaml`, `{BUDGET_PLOT}`):\n\n{table}\n{format_budget(rows, markdown=True)}"
+            f"{format_importance(rows)}")
+
+
 def save_leaderboard(rows: list[dict], study_dir: Path) -> list[Path]:
     """Write ``leaderboard.md`` and ``leaderboard.json`` into the study directory."""
     study_dir = Path(study_dir)
     md, js = study_dir / "leaderboard.md", study_dir / "leaderboard.json"
-    md.write_text(format_table(rows, markdown=True) + "\n")
+    md.write_text(format_table(rows, markdown=True) + "\n" + format_budget(rows, markdown=True)
+                  + format_importance(rows))
     js.write_text(json.dumps(rows, indent=2, default=str) + "\n")
     return [md, js]
 

@@ -12,7 +12,8 @@ from study.study_file import StudyError, StudyFile, parse_study
 
 STATE_FILE = "study_state.json"  # the study directory's state (parent run id, GANs done)
 RESOLVED_FILE = "study.yaml"  # the resolved study file, beside the study and on the parent run
-STATE_VERSION = 1  # bump when the state file's layout changes
+STATE_VERSION = 2  # bump when the state file's layout changes (2: one sweep of all GANs in sweep/)
+READABLE_VERSIONS = (1, 2)  # 1: one sweep per GAN, one after another (browsable, not resumable)
 
 
 # -- state file ----------------------------------------------------------------------------------
@@ -24,8 +25,9 @@ def read_state(study_dir: Path) -> dict:
         state = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise StudyError(f"{path}: unreadable state file ({exc})") from None
-    if state.get("version") != STATE_VERSION:
-        raise StudyError(f"{path}: state version {state.get('version')!r}, expected {STATE_VERSION}")
+    if state.get("version") not in READABLE_VERSIONS:
+        raise StudyError(f"{path}: state version {state.get('version')!r}, expected one of "
+                         f"{list(READABLE_VERSIONS)}")
     return state
 
 

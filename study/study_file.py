@@ -22,7 +22,7 @@ Layout (every section and key optional except ``name``)::
     storage_path = "./studies"        # the study lives in <storage_path>/<name>/ (or s3://, gs://)
     local_path = "./studies"          # with a URI storage_path: the driver's state/optuna.db/leaderboard
     ray_address = "local"             # local | auto | ray://host:port | host:port
-    max_concurrent = 2                # trials running at once (per GAN sweep)
+    max_concurrent = 2                # trials running at once, all GANs together (default: what the cluster holds)
     max_failures = 1                  # retries of a crashed trial (from its last checkpoint)
     [run]       steps (a full-budget trial), seed, device
     [run.data]  name, mixture (name = "mixture": {kind = ring|grid|means, ...}), root, download,
@@ -132,7 +132,7 @@ class StudyFile:
     storage_path: str = "./studies"  # parent folder of the study directory, or a URI (s3://, gs://)
     local_path: str = "./studies"  # driver-side study folder's parent when storage_path is a URI
     ray_address: str = "local"  # local | auto | ray://host:port | host:port
-    max_concurrent: int = field(default=2, metadata=bound(ge=1))  # trials at once per GAN sweep
+    max_concurrent: int | None = field(default=None, metadata=bound(ge=1))  # trials at once, all GANs together; None: as many as the cluster's nodes hold
     max_failures: int = field(default=1, metadata=bound(ge=0))  # retries of a crashed trial
 
     # -- derived ------------------------------------------------------------------------------
@@ -438,7 +438,7 @@ def validate_study(study: StudyFile) -> None:
     """Cross-field checks, then resolve every GAN's base config and first point(s)."""
     _check(bool(NAME_PATTERN.match(study.name)),
            f"name = {study.name!r}: use letters, digits, '_', '-', '.' (max 100 characters)")
-    _check(study.dataset_name in DATA_FAMILIES,
+    _check(isinstance(study.dataset_name, str) and study.dataset_name in DATA_FAMILIES,
            f"run.data.name = {study.dataset_name!r}: accepted values are {', '.join(DATA_FAMILIES)}")
     _validate_budget(study)
     _validate_cluster(study)

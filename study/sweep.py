@@ -1,15 +1,20 @@
-"""One GAN's sweep as a Ray Tune Tuner: Optuna search (or a grid), ASHA, checkpoints, restore.
+"""A study's sweep: every GAN's trials in one Ray Tune experiment, under one concurrency budget.
 
-- search: ``OptunaSearch`` over the GAN's define-by-run space (``GanSpec.space``), the paper
-  defaults as first point, a seeded TPE (or random) sampler, persisted in ``optuna.db`` under
-  the study name ``<study>-<gan>``, wrapped in a ``ConcurrencyLimiter``; or, for grid studies,
-  ``tune.grid_search`` over the listed points;
-- scheduler: ``ASHAScheduler(time_attr="step")`` or FIFO;
-- trainable: ``tune.with_resources(train_gan, {cpu, gpu})``;
-- checkpoints: the 2 best by the primary metric (+ the latest), retries from the last one.
+- search: per GAN, ``OptunaSearch`` over the GAN's define-by-run space (``GanSpec.space``), the
+  paper defaults as first point, a seeded TPE (or random) sampler, persisted in ``optuna.db``
+  under the study name ``<study>-<gan>``; or, for grid studies, the GAN's listed points. The
+  GANs' searchers sit behind one :class:`~study.routing.PerGanSearcher` (each GAN its equal
+  quota of trials, handed out in turn) wrapped in a ``ConcurrencyLimiter`` of
+  ``max_concurrent`` trials for the whole study (default: the trials the cluster's nodes hold);
+- scheduler: per GAN, ``ASHAScheduler(time_attr="step")`` (its own rungs), or FIFO;
+- trainable: ``tune.with_resources(train_gan, {cpu, gpu})``, placed by Ray across the nodes;
+  actors are reused (a finished trial's worker process takes the next trial: no process start
+  and imports between trials); trials are named ``<gan>_<trial id>``;
+- checkpoints: the 2 best by the study metric (+ the latest), retries from the last one.
 
-An interrupted sweep is restored with ``Tuner.restore(resume_unfinished=True,
-resume_errored=True)`` (``restart_errored`` would crash OptunaSearch).
+The experiment lives in ``<tune_storage>/sweep/``. An interrupted sweep is restored with
+``Tuner.restore(resume_unfinished=True, resume_errored=True)`` (``restart_errored`` would crash
+OptunaSearch).
 """
 
 from __future__ import annotations
@@ -26,11 +31,15 @@ from ray.tune.search.optuna import OptunaSearch
 import search_spaces
 from study import tracking
 from study.callbacks import TrialRunCloser, progress_reporter
+from study.cluster import trial_slots
 from study.reconcile import reconcile_sweep, remove_dir
+from study.routing import GridPoints, PerGanScheduler, PerGanSearcher, trial_label
 from study.study_file import StudyFile
 from study.trainable import train_gan
 from trainables.config import resolve_config
 from trainables.evaluation import optimised_metric
+
+SWEEP_DIR = "sweep"  # the Tune experiment of a study, under its tune_storage
 
 
 class StudyInterrupted(RuntimeError):
@@ -38,7 +47,7 @@ class StudyInterrupted(RuntimeError):
 
 
 def sampler_seed(study: StudyFile, gan: str) -> int:
-    """The sampler seed of one GAN's sweep: ``search.seed`` + a stable hash of the GAN name, so
+    """The sampler seed of one GAN's search: ``search.seed`` + a stable hash of the GAN name, so
     GANs sharing parameter names (the TTUR axes) do not all draw the same values."""
     return (study.search.seed + zlib.crc32(gan.encode())) % (2**31)
 
@@ -60,66 +69,83 @@ def _trainable(study: StudyFile):
     return tune.with_resources(train_gan, {"cpu": study.resources.cpu, "gpu": study.resources.gpu})
 
 
-def param_space(study: StudyFile, gan: str, state: dict) -> dict:
-    """The constant part of every trial config of ``gan`` (+ the grid for grid studies)."""
+def param_space(study: StudyFile, state: dict) -> dict:
+    """The part of every trial config shared by all GANs (the searcher adds the GAN's part)."""
+    return {"study": {"tracking_uri": state["tracking_uri"], "experiment_id": state["experiment_id"],
+                      "parent_run_id": state["parent_run_id"], "study_name": study.name,
+                      "loss_every": study.mlflow.loss_every, "flush_every": study.mlflow.flush_every,
+                      "metric": study.search.metric, "rank": study.rank_rule().to_dict()}}
+
+
+def gan_constants(study: StudyFile, gan: str) -> dict:
+    """The constant part of the trial configs of ``gan``: its base run config, its name and its
+    search kind (merged into every suggestion of its searcher)."""
+    return {"run": study.base_run(gan),
+            "study": {"gan": gan, "search": "optuna" if study.grid_points(gan) is None else "grid"}}
+
+
+def metric_of(study: StudyFile, gan: str | None = None) -> tuple[str, str]:
+    """(metric, mode) of the sweep: ``search.metric`` or the dataset's primary metric (one
+    dataset per study, so the same for every GAN)."""
+    return optimised_metric(resolve_config(study.base_run(gan or study.gans[0])), study.search.metric)
+
+
+def _gan_searcher(study: StudyFile, gan: str, metric: str, mode: str):
     points = study.grid_points(gan)
-    space = {"run": study.base_run(gan),
-             "study": {"tracking_uri": state["tracking_uri"], "experiment_id": state["experiment_id"],
-                       "parent_run_id": state["parent_run_id"], "study_name": study.name, "gan": gan,
-                       "search": "optuna" if points is None else "grid",
-                       "loss_every": study.mlflow.loss_every, "flush_every": study.mlflow.flush_every,
-                       "metric": study.search.metric, "rank": study.rank_rule().to_dict()}}
     if points is not None:
-        space["grid_point"] = tune.grid_search(points)
-    return space
+        return GridPoints(points, metric, mode)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{study.study_dir.resolve()}/optuna.db")
+    return OptunaSearch(
+        space=search_spaces.bind_space(gan, study.family), metric=metric, mode=mode,
+        points_to_evaluate=[search_spaces.default_point(gan, study.family)],
+        sampler=_sampler(study, gan), storage=storage, study_name=f"{study.name}-{gan}")
 
 
-def metric_of(study: StudyFile, gan: str) -> tuple[str, str]:
-    """(metric, mode) of the sweep: ``search.metric`` or the dataset's primary metric."""
-    return optimised_metric(resolve_config(study.base_run(gan)), study.search.metric)
+def max_concurrent(study: StudyFile) -> int:
+    """Trials at once for the whole study: ``max_concurrent``, or the trials the cluster's
+    alive nodes can hold at the study's per-trial resources (at least 1)."""
+    return study.max_concurrent or max(1, trial_slots(study.resources.cpu, study.resources.gpu))
 
 
-def build_tuner(study: StudyFile, gan: str, state: dict):
-    """The Tuner of one GAN's sweep (see the module docstring)."""
-    metric, mode = metric_of(study, gan)
-    space = param_space(study, gan, state)
-    grid = "grid_point" in space
-    if grid:
-        search_alg, num_samples, max_concurrent = None, 1, study.max_concurrent
-    else:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        storage = optuna.storages.RDBStorage(f"sqlite:///{study.study_dir.resolve()}/optuna.db")
-        searcher = OptunaSearch(
-            space=search_spaces.bind_space(gan, study.family), metric=metric, mode=mode,
-            points_to_evaluate=[search_spaces.default_point(gan, study.family)],
-            sampler=_sampler(study, gan), storage=storage, study_name=f"{study.name}-{gan}")
-        search_alg = ConcurrencyLimiter(searcher, max_concurrent=study.max_concurrent)
-        num_samples, max_concurrent = study.samples, None
+def build_tuner(study: StudyFile, state: dict):
+    """The Tuner of the study's sweep (see the module docstring)."""
+    metric, mode = metric_of(study)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    searcher = PerGanSearcher(
+        {gan: _gan_searcher(study, gan, metric, mode) for gan in study.gans},
+        {gan: expected_trials(study, gan) for gan in study.gans},
+        {gan: gan_constants(study, gan) for gan in study.gans}, metric, mode)
     if study.scheduler.type == "asha":
-        scheduler = ASHAScheduler(time_attr="step", max_t=study.max_t,
-                                  grace_period=study.grace_period,
-                                  reduction_factor=study.scheduler.reduction_factor)
+        def make():
+            return ASHAScheduler(time_attr="step", metric=metric, mode=mode, max_t=study.max_t,
+                                 grace_period=study.grace_period,
+                                 reduction_factor=study.scheduler.reduction_factor)
     else:
-        scheduler = FIFOScheduler()
-    reporter = progress_reporter(study, gan, metric, mode)
+        make = FIFOScheduler
     closer = TrialRunCloser(state["tracking_uri"], state["experiment_id"], state["parent_run_id"],
-                            gan, metric, mode, study.max_steps, study.max_t)
+                            metric, mode, study.max_steps, study.max_t)
     run_config = tune.RunConfig(
-        name=gan, storage_path=study.tune_storage,
+        name=SWEEP_DIR, storage_path=study.tune_storage,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=metric,
                                                 checkpoint_score_order=mode),
         failure_config=tune.FailureConfig(max_failures=study.max_failures),
-        callbacks=[closer], progress_reporter=reporter, verbose=1)
-    tune_config = tune.TuneConfig(metric=metric, mode=mode, search_alg=search_alg,
-                                  scheduler=scheduler, num_samples=num_samples,
-                                  max_concurrent_trials=max_concurrent, reuse_actors=False)
-    return tune.Tuner(_trainable(study), param_space=space, tune_config=tune_config,
-                      run_config=run_config)
+        callbacks=[closer], progress_reporter=progress_reporter(study, metric), verbose=1)
+    tune_config = tune.TuneConfig(
+        metric=metric, mode=mode, search_alg=ConcurrencyLimiter(searcher, max_concurrent(study)),
+        scheduler=PerGanScheduler(make, list(study.gans), metric, mode),
+        num_samples=total_trials(study), reuse_actors=True,  # no process start + imports per trial
+        trial_name_creator=trial_label, trial_dirname_creator=trial_label)
+    return tune.Tuner(_trainable(study), param_space=param_space(study, state),
+                      tune_config=tune_config, run_config=run_config)
 
 
 def expected_trials(study: StudyFile, gan: str) -> int:
     points = study.grid_points(gan)
     return study.samples if points is None else len(points)
+
+
+def total_trials(study: StudyFile) -> int:
+    return sum(expected_trials(study, gan) for gan in study.gans)
 
 
 def sweep_complete(results, expected: int) -> bool:
@@ -135,26 +161,32 @@ def sweep_trial_ids(results) -> set[str]:
     return {trial.trial_id for trial in analysis.trials}
 
 
-def run_sweep(study: StudyFile, gan: str, state: dict, *, resume: bool) -> None:
-    """Run (or restore and finish) the sweep of one GAN; raises StudyInterrupted if cut short."""
-    exp_dir = f"{study.tune_storage}/{gan}"
+def _close_running_children(state: dict) -> None:
+    for run in tracking.children(state["tracking_uri"], state["experiment_id"], state["parent_run_id"]):
+        if run.info.status == "RUNNING":
+            tracking.close_run(state["tracking_uri"], run.info.run_id, "KILLED", "killed", curve=False)
+
+
+def run_sweep(study: StudyFile, state: dict, *, resume: bool) -> None:
+    """Run (or restore and finish) the study's sweep; raises StudyInterrupted if cut short."""
+    exp_dir = f"{study.tune_storage}/{SWEEP_DIR}"
     if resume and tune.Tuner.can_restore(exp_dir):
-        print(f"[{gan}] restoring the interrupted sweep from {exp_dir}", flush=True)
+        print(f"restoring the interrupted sweep from {exp_dir}", flush=True)
         tuner = tune.Tuner.restore(exp_dir, trainable=_trainable(study),
-                                   param_space=param_space(study, gan, state),
+                                   param_space=param_space(study, state),
                                    resume_unfinished=True, resume_errored=True)
     else:
         if remove_dir(exp_dir):  # started but never saved a restorable state: start it again
-            for run in tracking.children(state["tracking_uri"], state["experiment_id"],
-                                         state["parent_run_id"], gan):
-                if run.info.status == "RUNNING":
-                    tracking.close_run(state["tracking_uri"], run.info.run_id, "KILLED", "killed",
-                                       curve=False)
-        tuner = build_tuner(study, gan, state)
-    metric, mode = metric_of(study, gan)
-    print(f"[{gan}] sweep: {expected_trials(study, gan)} trials, metric {metric} ({mode}), "
-          f"{study.max_steps} steps max, scheduler {study.scheduler.type}", flush=True)
+            _close_running_children(state)
+        tuner = build_tuner(study, state)
+    metric, mode = metric_of(study)
+    quotas = ", ".join(f"{gan} {expected_trials(study, gan)}" for gan in study.gans)
+    print(f"sweep: {total_trials(study)} trials ({quotas}), {max_concurrent(study)} at once, "
+          f"metric {metric} ({mode}), {study.max_steps} steps max, scheduler {study.scheduler.type}",
+          flush=True)
     results = tuner.fit()
-    if not sweep_complete(results, expected_trials(study, gan)):
-        raise StudyInterrupted(gan)
-    reconcile_sweep(study, gan, state, sweep_trial_ids(results))
+    if not sweep_complete(results, total_trials(study)):
+        raise StudyInterrupted(study.name)
+    ids = sweep_trial_ids(results)
+    for gan in study.gans:
+        reconcile_sweep(study, gan, state, ids)

@@ -43,8 +43,6 @@ TAG_DIVERGED_AT = "diverged_at_step"  # step whose losses were NaN/Inf or beyond
 TAG_DIVERGED_LOSSES = "diverged_losses"  # JSON of those losses ("nan", "inf" as strings)
 TAG_KIND = "kind"  # "study" (parent) | "trial" (child)
 TAG_PLACEMENTS = "placements"  # JSON list, one entry per (re)start: node, pid, GPUs, device, step
-TAG_NODE = "node_id"  # Ray node of the latest (re)start
-TAG_PID = "pid"  # worker process of the latest (re)start
 TAG_RESUMED_FROM = "resumed_from_step"  # step of the checkpoint the latest restart loaded
 
 SAMPLES_DIR = "samples"  # artifact folder of the per-evaluation sample images
@@ -78,6 +76,35 @@ def log_params(client, run_id: str, flat: dict) -> None:
     params = [Param(k, v) for k, v in mlflow_params(flat).items()]
     for i in range(0, len(params), 100):  # MLflow accepts at most 100 params per batch
         client.log_batch(run_id, params=params[i:i + 100])
+
+
+# Params of every trial beside its searched ones: what a user compares across studies.
+COMPARED_PARAMS = ("gan", "data.name", "net.arch", "steps", "hparams.variant")
+CONFIG_ARTIFACT = "config.yaml"  # the full resolved run config of a trial, top-level artifact
+BEST_SAMPLES = "best_samples.png"  # samples of the trial's ranked checkpoint, top-level artifact
+
+
+def trial_params(cfg_dict: dict, point: dict) -> dict:
+    """A trial's MLflow params: :data:`COMPARED_PARAMS` and its searched keys, at their resolved
+    values (the rest of the config is the ``config.yaml`` artifact: the runs table stays readable)."""
+    flat = flatten(cfg_dict)
+    return {k: flat[k] for k in (*COMPARED_PARAMS, *sorted(point)) if k in flat}
+
+
+def log_config(client, run_id: str, cfg_dict: dict) -> None:
+    """The full resolved run config as the run's ``config.yaml`` artifact."""
+    import yaml
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / CONFIG_ARTIFACT
+        path.write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
+        client.log_artifact(run_id, str(path))
+
+
+def run_name(gan: str, index: int | None, trial_name: str) -> str:
+    """A trial's MLflow run name: ``<gan> #<k>`` (its k-th trial of the study; the Tune trial
+    id is the ``trial_id`` tag), or Tune's trial name outside a study sweep."""
+    return f"{gan} #{index}" if index is not None else trial_name
 
 
 def find_trial_run(client, study: dict, trial_id: str):
@@ -134,8 +161,9 @@ class TrialTracker:
                 TAG_KIND: "trial", "dataset": cfg.data.name,
                 TAG_RANK: json.dumps(self.rank.to_dict())}
         run = self.client.create_run(self.study["experiment_id"], tags=tags,
-                                     run_name=f"{cfg.gan}-{trial_name}")
-        log_params(self.client, run.info.run_id, cfg.to_dict())
+                                     run_name=run_name(cfg.gan, self.study.get("trial_index"), trial_name))
+        log_params(self.client, run.info.run_id, trial_params(cfg.to_dict(), point))
+        log_config(self.client, run.info.run_id, cfg.to_dict())
         return run.info.run_id
 
     def load_high_water(self, keys) -> None:

@@ -35,8 +35,8 @@ import torch
 from ray import tune
 
 import search_spaces
-from study.tracking import (BEST_NAME, CHECKPOINTS_DIR, PARAM_VALUE_MAX, SAMPLES_DIR, TAG_DIVERGED_AT,
-                            TAG_DIVERGED_LOSSES, TAG_NODE, TAG_PID, TAG_PLACEMENTS, TAG_RESUMED_FROM,
+from study.tracking import (BEST_NAME, BEST_SAMPLES, CHECKPOINTS_DIR, PARAM_VALUE_MAX, SAMPLES_DIR,
+                            TAG_DIVERGED_AT, TAG_DIVERGED_LOSSES, TAG_PLACEMENTS, TAG_RESUMED_FROM,
                             TAG_STOP_REASON, TrialTracker, client_for, find_trial_run)
 from trainables import metric_names as M
 from trainables.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, load_first, save_checkpoint
@@ -47,7 +47,7 @@ from trainables.metric_names import STEP
 from trainables.ranking import RankRule
 from trainables.train import Diverged, fit
 
-STUDY_KEYS = ("tracking_uri", "experiment_id", "parent_run_id", "study_name", "gan", "search",
+STUDY_KEYS = ("tracking_uri", "experiment_id", "parent_run_id", "study_name", "gan", "search", "trial_index",
               "loss_every", "flush_every", "metric", "mode", "rank")
 
 
@@ -144,10 +144,11 @@ def train_gan(config: dict) -> None:
         report_divergence(tracker, exc, metric, mode)
     except BaseException as exc:
         tracker.buffer.clear()  # unflushed losses are replayed after the restart
-        try:
-            tracker.client.set_tag(tracker.run_id, "last_error", f"{type(exc).__name__}: {exc}"[:5000])
-        except Exception:  # never hide the trial's own error behind a tracking error
-            pass
+        if not (isinstance(exc, SystemExit) and not exc.code):  # Tune ends a stopped trial with SystemExit(0)
+            try:
+                tracker.client.set_tag(tracker.run_id, "last_error", f"{type(exc).__name__}: {exc}"[:5000])
+            except Exception:  # never hide the trial's own error behind a tracking error
+                pass
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -157,8 +158,7 @@ def _restore(run: GanRun, checkpoint) -> tuple[dict | None, str | None, list[dic
     """Load Tune's checkpoint (if any) into ``run``: (best evaluation, MLflow run id, evaluations)."""
     if checkpoint is None:
         return None, None, []
-    payload = load_trial_checkpoint(checkpoint)
-    run.load_state_dict(payload["state"])
+    payload = load_trial_checkpoint(checkpoint, run)
     return payload.get("best"), payload.get("mlflow_run_id"), list(payload.get("evaluations") or [])
 
 
@@ -195,6 +195,9 @@ def report_evaluation(run: GanRun, metrics: dict, is_best: bool, payload: dict, 
     tracker.log_artifact(sample, SAMPLES_DIR)
     if is_best:
         tracker.log_artifact(save_checkpoint(work / BEST_NAME, payload), CHECKPOINTS_DIR)
+        best_samples = work / BEST_SAMPLES
+        shutil.copy2(sample, best_samples)  # top level: MLflow's compare page shows it side by side
+        tracker.client.log_artifact(tracker.run_id, str(best_samples))
     ckpt_dir = Path(tempfile.mkdtemp(prefix=f"ckpt-{step:08d}-", dir=work))
     save_checkpoint(ckpt_dir / CHECKPOINT_NAME, payload)
     shutil.copy2(sample, ckpt_dir / sample.name)
@@ -220,13 +223,18 @@ def older_checkpoints(checkpoint) -> list:
             for p in sorted(older, key=_checkpoint_index, reverse=True)]
 
 
-def load_trial_checkpoint(checkpoint) -> dict:
-    """The payload of Tune's latest checkpoint of this trial; when that one is truncated or
-    foreign (:class:`CheckpointError`), the newest older checkpoint that loads (one warning line
-    per skipped file). Raises CheckpointError when none loads."""
+def load_trial_checkpoint(checkpoint, run: GanRun | None = None) -> dict:
+    """The payload of Tune's latest checkpoint of this trial, loaded into ``run`` when given;
+    when that one is truncated, foreign or does not fit the run (:class:`CheckpointError`), the
+    newest older checkpoint that does (one warning line per skipped file). Raises
+    CheckpointError when none loads."""
     def load(candidate) -> dict:
         with candidate.as_directory() as ckpt_dir:
-            return load_checkpoint(Path(ckpt_dir) / CHECKPOINT_NAME)
+            path = Path(ckpt_dir) / CHECKPOINT_NAME
+            payload = load_checkpoint(path)
+            if run is not None:
+                run.restore(payload, path)
+            return payload
 
     def warn(candidate, exc: CheckpointError) -> None:
         print(f"warning: {candidate.path}: unusable checkpoint, trying an older one ({exc})", flush=True)
@@ -258,8 +266,6 @@ def record_placement(tracker: TrialTracker, run: GanRun) -> None:
     while len(json.dumps(history)) > PARAM_VALUE_MAX and len(history) > 1:
         history.pop(0)  # MLflow tag values are capped: keep the latest starts
     tracker.client.set_tag(tracker.run_id, TAG_PLACEMENTS, json.dumps(history))
-    tracker.client.set_tag(tracker.run_id, TAG_NODE, here["node_id"])
-    tracker.client.set_tag(tracker.run_id, TAG_PID, str(here["pid"]))
     if run.step > 0:
         tracker.client.set_tag(tracker.run_id, TAG_RESUMED_FROM, str(run.step))
 

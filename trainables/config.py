@@ -204,7 +204,7 @@ TOY_PAPER_NETS: dict[str, dict] = {
 def defaults_for(gan: str, dataset: str) -> dict:
     """The nested default config of ``gan`` on ``dataset`` (family defaults, then GAN presets)."""
     spec = get_gan(gan)
-    family = DATA_FAMILIES.get(dataset)
+    family = DATA_FAMILIES.get(dataset) if isinstance(dataset, str) else None
     if family is None:
         raise ConfigError(f"data.name = {dataset!r}: accepted values are {', '.join(DATA_FAMILIES)}")
     cfg = deep_merge({"gan": gan, "data": {"name": dataset}}, FAMILY_DEFAULTS[family])

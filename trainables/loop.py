@@ -20,8 +20,8 @@ from typing import Callable
 
 import torch
 
-from trainables.checkpoint import load_checkpoint
-from trainables.config import Z_DISTS, RunConfig, resolve_config
+from trainables.checkpoint import CheckpointError, load_checkpoint
+from trainables.config import Z_DISTS, ConfigError, RunConfig, resolve_config
 from trainables.data.streams import build_stream, data_shape
 from trainables.device import pick_device
 from trainables.metric_names import LOSS_AE, LOSS_D, LOSS_G
@@ -161,13 +161,28 @@ class GanRun:
         """The self-describing checkpoint: state, resolved config, step and best metric so far."""
         return {"step": self.step, "config": self.cfg.to_dict(), "best": best, "state": self.state_dict()}
 
+    def restore(self, data: dict, path) -> None:
+        """Load a checkpoint payload's state into this run; :class:`CheckpointError` naming
+        ``path`` when the state is missing or does not fit the run (other nets, a bad entry)."""
+        try:
+            self.load_state_dict(data["state"])
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
+            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            raise CheckpointError(f"{path}: its state does not fit this run ({type(exc).__name__}: {reason})") from None
+
     @classmethod
     def from_checkpoint(cls, path, device: str | None = None) -> "GanRun":
-        """Rebuild a run from a checkpoint file or directory (``device`` overrides the config's)."""
+        """Rebuild a run from a checkpoint file or directory (``device`` overrides the config's);
+        :class:`CheckpointError` naming the file when its config or state is unusable."""
         data = load_checkpoint(path)
-        config = data["config"]
+        config = data.get("config")
+        if not isinstance(config, dict):
+            raise CheckpointError(f"{path}: holds no run config")
         if device is not None:
             config = {**config, "device": device}
-        run = cls(config)
-        run.load_state_dict(data["state"])
+        try:
+            run = cls(config)
+        except ConfigError as exc:
+            raise CheckpointError(f"{path}: its run config is invalid ({exc})") from None
+        run.restore(data, path)
         return run

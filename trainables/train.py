@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from trainables.checkpoint import CheckpointError, load_first, save_checkpoint
+from trainables.checkpoint import CheckpointError, load_checkpoint, load_first, save_checkpoint
 from trainables.config import ConfigError, deep_merge, resolve_config, unflatten
 from trainables.evaluation import build_evaluator
 from trainables.loop import GanRun
@@ -106,12 +106,17 @@ def train_to_dir(config: dict, out_dir: str | Path, *, progress: bool = True) ->
               file=sys.stderr)
         os.replace(candidate, candidate.with_name(candidate.name + ".corrupt"))
 
+    def restored(candidate: Path) -> tuple[GanRun, dict]:  # a fresh run: a failed load may be partial
+        data, fresh = load_checkpoint(candidate), GanRun(cfg)
+        fresh.restore(data, candidate)
+        return fresh, data
+
     try:
-        candidate, data = load_first([c for c in (latest, previous) if c.exists()], on_skip=set_aside)
+        candidate, (run, data) = load_first([c for c in (latest, previous) if c.exists()], load=restored,
+                                            on_skip=set_aside)
     except CheckpointError:
         pass  # no checkpoint, or every one was unusable (set aside): start from scratch
     else:
-        run.load_state_dict(data["state"])
         best = data.get("best")
         print(f"resumed from {candidate} at step {run.step}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -143,18 +148,27 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="override, e.g. --set hparams.margin=1.0 --set optim.lr_d=1e-4")
     parser.add_argument("--out", default=None, help="run directory (default runs/<gan>-<data>)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="validate, print the resolved config (what config.json holds) and train nothing")
     args = parser.parse_args(argv)
 
     overrides = {}
     for item in args.set:
         key, _, value = item.partition("=")
+        if not key or "" in key.split("."):
+            print(f"error: --set {item!r}: expected KEY=JSON with a dotted key such as optim.lr_d=1e-4",
+                  file=sys.stderr)
+            return 2
         try:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             overrides[key] = value
-    config = deep_merge({"gan": args.gan, "data": {"name": args.data}, "steps": args.steps,
-                         "seed": args.seed, "eval": {"every": args.eval_every}}, unflatten(overrides))
     try:
+        config = deep_merge({"gan": args.gan, "data": {"name": args.data}, "steps": args.steps,
+                             "seed": args.seed, "eval": {"every": args.eval_every}}, unflatten(overrides))
+        if args.dry_run:
+            print(json.dumps(resolve_config(config).to_dict(), indent=2))
+            return 0
         result = train_to_dir(config, args.out or f"runs/{args.gan}-{args.data}")
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -59,7 +59,7 @@ def test_four_half_gpu_trials_run_at_once_on_both_nodes(cluster, tmp_path, monke
     # all four ran at the same time: the last start precedes the first end
     assert max(r.info.start_time for r in runs) < min(r.info.end_time for r in runs)
     # results and checkpoints are under the one storage path
-    trials = [p for p in (study.study_dir / "mbgan").iterdir() if p.is_dir()]
+    trials = [p for p in (study.study_dir / "sweep").iterdir() if p.is_dir()]
     assert len(trials) == 4 and all(list(t.glob("checkpoint_*")) for t in trials)
 
 

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from _fault_polling import wait_for_trial_eval
+from _fault_polling import latest_placement, wait_for_trial_eval
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ def test_trial_on_a_lost_node_resumes_on_the_other_node(cluster, tmp_path, monke
         found = wait_for_trial_eval(study.study_dir, 100)
         if found:
             run, after = found
-            node = run.data.tags["node_id"]
+            node = latest_placement(run)["node_id"]
             lost.update(node=node, after=after, run_id=run.info.run_id)
             c.remove_node(next(w for w in workers if w.node_id == node), allow_graceful=False)
 

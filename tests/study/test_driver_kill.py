@@ -21,10 +21,11 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-TRIALS = 4
+GANS, PER_GAN = ("gngan", "mbgan"), 2
+TRIALS = len(GANS) * PER_GAN
 STUDY = f"""
 name = "k"
-gans = ["gngan"]
+gans = {list(GANS)!r}
 max_concurrent = 2
 [dataset]
 name = "ring8"
@@ -34,7 +35,7 @@ num_samples = 500
 max_steps = 150
 eval_every = 30
 [search]
-samples_per_gan = {TRIALS}
+samples_per_gan = {PER_GAN}
 sampler = "random"
 [scheduler]
 type = "none"
@@ -85,7 +86,7 @@ def test_sigkilled_driver_is_resumed_without_duplicates(tmp_path):
         "kind": "trial", "primary_metric": "eval/modes", "mode": "max"})
     client.log_metric(ghost.info.run_id, "eval/modes", 25.0, step=0)  # would win if ranked
     # truncate the latest checkpoint of an unfinished trial
-    unfinished = [p for p in (study_dir / "gngan").iterdir() if p.is_dir()
+    unfinished = [p for p in (study_dir / "sweep").iterdir() if p.is_dir()
                   and p.name.split("_")[2] not in finished_before and list(p.glob("checkpoint_*"))]
     corrupted = None
     if unfinished:
@@ -111,16 +112,18 @@ def test_sigkilled_driver_is_resumed_without_duplicates(tmp_path):
     ghost_run = client.get_run(ghost.info.run_id)
     assert ghost_run.info.status == "KILLED" and ghost_run.data.tags["stop_reason"] == "orphaned"
     board = json.loads((study_dir / "leaderboard.json").read_text())
-    assert board[0]["run_id"] != ghost.info.run_id and board[0]["trials"] == TRIALS
+    assert board[0]["run_id"] != ghost.info.run_id and board[0]["trials"] == PER_GAN
     # finished trials were not re-run
     for trial_id, run_id in finished_before.items():
         assert "restarts" not in client.get_run(run_id).data.tags, trial_id
-    # Optuna: TRIALS complete trials with distinct parameters, the planted one FAIL, none RUNNING
-    trials = optuna.load_study(study_name="k-gngan", storage=storage).trials
-    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(done) == TRIALS
-    assert len({json.dumps(t.params, sort_keys=True) for t in done}) == TRIALS
-    assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    # Optuna, per GAN: its complete trials with distinct parameters, the planted one FAIL, none RUNNING
+    for gan in GANS:
+        trials = optuna.load_study(study_name=f"k-{gan}", storage=storage).trials
+        done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+        assert len(done) == PER_GAN, gan
+        assert len({json.dumps(t.params, sort_keys=True) for t in done}) == PER_GAN
+        assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
+    assert runs and {r.data.tags["gan"] for r in live} == set(GANS)
     if corrupted is not None:
         assert "unusable checkpoint" in out and corrupted.parent.name in out
 
@@ -133,7 +136,7 @@ def test_trial_ended_after_the_last_snapshot_is_not_trained_again(tmp_path):
     import optuna
     from mlflow import MlflowClient
 
-    study_file = STUDY.replace(f"samples_per_gan = {TRIALS}", "samples_per_gan = 2") \
+    study_file = STUDY.replace(f"gans = {list(GANS)!r}", 'gans = ["gngan"]') \
                       .replace("max_steps = 150", "max_steps = 60")
     (tmp_path / "k.toml").write_text(study_file)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
@@ -147,7 +150,7 @@ def test_trial_ended_after_the_last_snapshot_is_not_trained_again(tmp_path):
     assert len(before) == 2 and all(r.info.status == "FINISHED" for r in before.values())
 
     # roll the newest Tune snapshot back to "one trial still RUNNING", and the study to interrupted
-    snapshot = max((study_dir / "gngan").glob("experiment_state-*.json"), key=os.path.getmtime)
+    snapshot = max((study_dir / "sweep").glob("experiment_state-*.json"), key=os.path.getmtime)
     experiment = json.loads(snapshot.read_text())
     trial_state = json.loads(experiment["trial_data"][0][0])
     replayed = trial_state["trial_id"]

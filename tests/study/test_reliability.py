@@ -164,8 +164,8 @@ def test_diverging_trial_fails_alone_and_the_study_goes_on(tmp_path, monkeypatch
     assert rows[0]["run_id"] in {r.info.run_id for r in healthy}
     assert rows[0]["diverged"] == 1 and rows[0]["trials"] == 3
     # the diverged trial's last good checkpoint is kept under the study's storage
-    trial_dir = next(p for p in (study.study_dir / "wgan_gp").iterdir()
-                     if p.is_dir() and "lr_d_1000" in p.name)
+    trial_dir = next(p for p in (study.study_dir / "sweep").iterdir()
+                     if p.is_dir() and bad.data.tags["trial_id"] in p.name)
     ckpts = sorted(trial_dir.glob("checkpoint_*"))
     assert ckpts
     assert load_checkpoint(ckpts[-1] / CHECKPOINT_NAME)["step"] < step
@@ -177,7 +177,7 @@ def test_diverging_trial_fails_alone_and_the_study_goes_on(tmp_path, monkeypatch
         time.sleep(0.5)
     assert _ray_processes() == []
     # disk: at most num_to_keep (2) + the latest checkpoint per trial
-    for trial in (study.study_dir / "wgan_gp").iterdir():
+    for trial in (study.study_dir / "sweep").iterdir():
         if trial.is_dir():
             assert len(list(trial.glob("checkpoint_*"))) <= 3
 

@@ -120,7 +120,7 @@ type = "none"
 register_model = false
 """)
     env = {**os.environ, **s3_env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    prefix = "studies/ons3/mbgan/"
+    prefix = "studies/ons3/sweep/"
     log = open(tmp_path / "run.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "study.cli", "run", "s3.toml"], cwd=tmp_path,
                             env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -145,7 +145,7 @@ register_model = false
                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     out = resumed.stdout + resumed.stderr
     assert resumed.returncode == 0, out[-4000:]
-    assert f"restoring the interrupted sweep from s3://{BUCKET}/studies/ons3/mbgan" in out
+    assert f"restoring the interrupted sweep from s3://{BUCKET}/studies/ons3/sweep" in out
     state = json.loads((study_dir / "study_state.json").read_text())
     assert state["status"] == "done"
     # the driver's files are local; no trial directory or checkpoint is

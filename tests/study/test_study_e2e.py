@@ -1,5 +1,6 @@
-"""End-to-end smoke study through the `study` CLI: 2 GANs x 3 trials on ring8 with ASHA,
-interrupted (SIGINT) during the second GAN's sweep, then `study resume`d to the end.
+"""End-to-end smoke study through the `study` CLI: 2 GANs x 3 trials on ring8 with ASHA (both
+GANs' trials in one sweep), interrupted (SIGINT) once three trials have checkpoints, then
+`study resume`d to the end.
 
 Ray runs only in the driver subprocesses (each shuts its local cluster down); this process
 never starts Ray. Trials run one at a time (max_concurrent = 1) so ASHA's decisions do not
@@ -54,8 +55,8 @@ def _cli(*args) -> list[str]:
 
 @pytest.fixture(scope="module")
 def study_run(tmp_path_factory):
-    """Run the study, SIGINT it once the first GAN is done and the second has a checkpoint,
-    resume it; returns paths, exit codes, outputs and the state seen after the interruption."""
+    """Run the study, SIGINT it once three trials have a checkpoint (trials of both GANs), resume
+    it; returns paths, exit codes, outputs and the state seen after the interruption."""
     work = tmp_path_factory.mktemp("e2e")
     (work / "e2e.toml").write_text(STUDY)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
@@ -65,12 +66,8 @@ def study_run(tmp_path_factory):
                             stderr=subprocess.STDOUT)
     deadline, sent = time.time() + TIMEOUT_S, False
     while proc.poll() is None and time.time() < deadline:
-        try:
-            state = json.loads((study_dir / "study_state.json").read_text())
-        except (OSError, ValueError):
-            state = None
-        if (state and state["gans"][GANS[0]] == "done"
-                and glob.glob(str(study_dir / GANS[1] / "*" / "checkpoint_*"))):
+        trials = {os.path.dirname(p) for p in glob.glob(str(study_dir / "sweep" / "*" / "checkpoint_*"))}
+        if len(trials) >= 3:
             proc.send_signal(signal.SIGINT)
             sent = True
             break
@@ -106,14 +103,13 @@ def test_interrupted_study_resumes_to_the_end(study_run):
     assert "study resume" in study_run["out1"]
     mid = study_run["interrupted"]
     assert mid["status"] == "interrupted"
-    assert mid["gans"] == {GANS[0]: "done", GANS[1]: "running"}
+    assert mid["gans"] == {gan: "running" for gan in GANS}
     assert study_run["rc2"] == 0, study_run["out2"][-3000:]
     out = study_run["out2"]
-    assert f"[{GANS[0]}] already done: skipped" in out
-    assert f"[{GANS[1]}] restoring the interrupted sweep" in out
+    assert "restoring the interrupted sweep" in out
     assert study_run["state"]["status"] == "done"
     assert set(study_run["state"]["gans"].values()) == {"done"}
-    assert "mlflow ui --backend-store-uri sqlite:///" in out
+    assert "mlflow ui --backend-store-uri sqlite:///" in out and "?workflowType=machine_learning" in out
 
 
 def test_mlflow_one_parent_one_child_per_trial_all_closed(study_run, mlflow_runs):
@@ -122,11 +118,17 @@ def test_mlflow_one_parent_one_child_per_trial_all_closed(study_run, mlflow_runs
     parents = [r for r in runs if r.data.tags.get("kind") == "study"]
     assert len(parents) == 1 and parents[0].info.run_id == state["parent_run_id"]
     assert parents[0].info.status == "FINISHED"
+    note = parents[0].data.tags["mlflow.note.content"]  # the study's front page in the MLflow UI
+    assert all(f"[{gan} best](#/experiments/{state['experiment_id']}/runs/" in note for gan in GANS)
+    assert "expected best eval/fit after k trials" in note.lower()
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == state["parent_run_id"]]
     assert len(children) == len(runs) - 1 == len(GANS) * TRIALS
     assert collections.Counter(r.data.tags["gan"] for r in children) == {g: TRIALS for g in GANS}
     assert len({r.data.tags["trial_id"] for r in children}) == len(children)  # no duplicate
     assert {r.info.status for r in children} == {"FINISHED"}
+    # short run names, one per trial of each GAN; no error tag on runs that did not fail (issue 15)
+    assert sorted(r.info.run_name for r in children) == sorted(f"{g} #{k}" for g in GANS for k in range(1, TRIALS + 1))
+    assert not [r.info.run_name for r in children if "last_error" in r.data.tags]
     early = 0
     for run in children:
         curve = client.get_metric_history(run.info.run_id, "eval/modes")
@@ -138,7 +140,7 @@ def test_mlflow_one_parent_one_child_per_trial_all_closed(study_run, mlflow_runs
         assert reason == ("completed" if max(steps) == MAX_STEPS else "early_stopped")
         early += reason == "early_stopped"
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"samples", "checkpoints", "curves"} <= artifacts
+        assert {"samples", "checkpoints", "curves", "config.yaml", "best_samples.png"} <= artifacts
         samples = client.list_artifacts(run.info.run_id, "samples")
         assert len(samples) == len(steps)
         assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")] == ["checkpoints/best.pt"]

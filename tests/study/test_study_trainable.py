@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import pytest
+import yaml
 
 from study.tracking import (PARAM_VALUE_MAX, TAG_GAN, TAG_PARENT, TAG_SEARCHED, TAG_TRIAL_ID,
                             TrialTracker, mlflow_params)
@@ -77,7 +79,7 @@ def tracking(tmp_path_factory):
     return client, study
 
 
-def test_tracker_creates_one_child_and_never_duplicates_points(tracking):
+def test_tracker_creates_one_child_and_never_duplicates_points(tracking, tmp_path):
     client, study = tracking
     cfg = resolve_config({"gan": "tripletgan", "data": {"name": "ring8"}})
     point = {"hparams.margin": 0.9}
@@ -87,6 +89,11 @@ def test_tracker_creates_one_child_and_never_duplicates_points(tracking):
     assert run.data.tags[TAG_TRIAL_ID] == "trial_a" and run.data.tags[TAG_GAN] == "tripletgan"
     assert json.loads(run.data.tags[TAG_SEARCHED]) == point
     assert run.data.params["hparams.margin"] == str(cfg.hparams.margin)
+    # params: what a user compares (GAN, dataset, arch, steps) + the searched keys; the full
+    # resolved config is the config.yaml artifact (issue 15)
+    assert set(run.data.params) == {"gan", "data.name", "net.arch", "steps", "hparams.margin"}
+    local = client.download_artifacts(first.run_id, "config.yaml", str(tmp_path))
+    assert yaml.safe_load(Path(local).read_text()) == cfg.to_dict()
 
     for step in range(1, 121):  # flushes at 50 and 100; 101..120 stay buffered ("crash")
         first.on_losses(step, {LOSS_D: float(step), LOSS_G: -float(step)})
@@ -113,6 +120,7 @@ def test_tracker_creates_one_child_and_never_duplicates_points(tracking):
 class _FakeTrial:
     def __init__(self, trial_id: str, step: int):
         self.trial_id, self.last_result, self.error_file = trial_id, {"step": step, "eval/fit": 0.3}, None
+        self.config = {"study": {"gan": "tripletgan"}}
 
 
 @pytest.mark.parametrize(("step", "callback", "status", "reason"), [
@@ -132,7 +140,7 @@ def test_driver_callback_closes_child_with_the_right_status(tracking, step, call
     tracker.log_metrics({"eval/fit": 0.3}, step)
     tracker.flush()
     closer = TrialRunCloser(study["tracking_uri"], study["experiment_id"], study["parent_run_id"],
-                            "tripletgan", "eval/fit", "max", max_steps=200, max_t=150)
+                            "eval/fit", "max", max_steps=200, max_t=150)
     getattr(closer, callback)(0, [], _FakeTrial(trial_id, step))
     run = client.get_run(tracker.run_id)
     assert run.info.status == status and run.data.tags["stop_reason"] == reason

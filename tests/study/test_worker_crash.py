@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from _fault_polling import wait_for_trial_eval
+from _fault_polling import latest_placement, wait_for_trial_eval
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def test_killed_worker_is_retried_from_its_checkpoint(tmp_path, monkeypatch):
         found = wait_for_trial_eval(study.study_dir, 100)
         if found:
             run, after = found
-            os.kill(int(run.data.tags["pid"]), signal.SIGKILL)
+            os.kill(int(latest_placement(run)["pid"]), signal.SIGKILL)
             killed.update(run_id=run.info.run_id, after=after)
 
     thread = threading.Thread(target=killer, daemon=True)

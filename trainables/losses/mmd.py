@@ -1,7 +1,10 @@
 """MMD-GAN losses (spec section 5): repulsive/attractive critic, bounded RBF, kernel mixtures.
 
-Estimator: ``E_xx = mean_{i != j} k(e(x_i), e(x_j))`` and ``E_yy`` likewise (unbiased, the
-diagonal excluded), ``E_xy = mean_{i, j} k(e(x_i), e(y_j))`` over all n x m pairs.
+Estimator: Gretton et al.'s unbiased MMD^2_u as the official repulsive MMD-GAN code computes it
+(richardwth/MMD-GAN ``GeneralTools/math_func.py``: ``mmd_g`` with ``matrix_mean_wo_diagonal``;
+spec section 5, revised): ``E_xx = mean_{i != j} k(e(x_i), e(x_j))``, ``E_yy`` likewise, and at
+equal batch sizes n = m also ``E_xy = mean_{i != j} k(e(x_i), e(y_j))`` (the i = j pairs left out);
+with n != m, ``E_xy`` is the mean over all n x m pairs.
 """
 
 import functools
@@ -29,7 +32,8 @@ def _kernel_means(e_real, e_fake, k_xx, k_yy, k_xy):
     """``(E_xx, E_yy, E_xy)`` with one kernel (a function of squared distances) per pair type."""
     e_xx = _mean_off_diag(k_xx(pairwise_sq_dists(e_real, e_real)))
     e_yy = _mean_off_diag(k_yy(pairwise_sq_dists(e_fake, e_fake)))
-    e_xy = k_xy(pairwise_sq_dists(e_real, e_fake)).mean()
+    k_cross = k_xy(pairwise_sq_dists(e_real, e_fake))
+    e_xy = _mean_off_diag(k_cross) if e_real.shape[0] == e_fake.shape[0] else k_cross.mean()
     return e_xx, e_yy, e_xy
 
 

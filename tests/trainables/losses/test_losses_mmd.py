@@ -33,7 +33,10 @@ def _means(x, y, k_xx, k_yy, k_xy):
     n, m = x.shape[0], y.shape[0]
     e_xx = sum(k_xx(_sq(x[i], x[j])) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
     e_yy = sum(k_yy(_sq(y[i], y[j])) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
-    e_xy = sum(k_xy(_sq(x[i], y[j])) for i in range(n) for j in range(m)) / (n * m)
+    if n == m:  # the official code's MMD^2_u: the cross term without its i = j pairs (spec 5)
+        e_xy = sum(k_xy(_sq(x[i], y[j])) for i in range(n) for j in range(m) if i != j) / (n * (n - 1))
+    else:
+        e_xy = sum(k_xy(_sq(x[i], y[j])) for i in range(n) for j in range(m)) / (n * m)
     return e_xx, e_yy, e_xy
 
 
@@ -164,3 +167,13 @@ def test_validation():
     for bad in [(4.0, 0.25), (0.0, 4.0), (-1.0, 4.0), (1.0, 1.0), (0.25,), "ab"]:
         with pytest.raises(ValueError, match="bounds"):
             mmd_d_loss(x, x, 1.0, bounds=bad)
+
+
+def test_identical_batches_have_zero_mmd_as_in_the_official_code():
+    """MMD^2_u with the cross term's i = j pairs left out (official code, spec 5) is exactly 0 for
+    two identical batches; averaging the cross term over all n x n pairs would make it negative."""
+    x = torch.randn(6, 3, dtype=torch.float64)
+    assert mmd_g_loss(x, x.clone()).abs().item() < 1e-12
+    k = gaussian_kernel(pairwise_sq_dists(x, x), 1.0)
+    off_diagonal, all_pairs = k[~torch.eye(6, dtype=torch.bool)].mean(), k.mean()
+    assert 2 * (off_diagonal - all_pairs).item() < 0  # E_xx + E_yy - 2 E_xy(all pairs) of x vs x
