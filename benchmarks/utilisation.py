@@ -7,7 +7,8 @@ close by the driver); idle = slots x wall - busy. Wall time runs from the parent
 start-up count as idle; the "sweep" column starts at the first trial instead.
 
 - ``before``: the old design, one study per GAN run back to back on the same Ray instance, each
-  with ``max_concurrent`` = the slots (its wall times add up);
+  with ``max_concurrent`` = the slots (its wall times add up); both designs run the current code
+  (worker processes reused between trials), so the difference is the GANs' sequence alone;
 - ``after``: one study of all GANs under one study-wide concurrency budget (``study.sweep``).
 
 Settings: ``local2`` = this machine, Ray on 2 CPUs, 2 slots, a 3-GAN x 8-trial grid25 study
@@ -141,7 +142,10 @@ def plot(results: dict, out: Path) -> None:
 
 def render(results: dict) -> str:
     lines = ["# Slot utilisation: all GANs at once vs one GAN after another", "",
-             __doc__.split("\n\n")[1].replace("\n", " "), "",
+             *[line for part in __doc__.split("\n\n")[1:4] for line in (part.replace("\n  ", " "), "")],
+             "Sizes: " + "; ".join(f"{name}: {s['trials']} trials per GAN, {s['steps']} steps max, evaluation "
+                                   f"every {s['every']} steps (ASHA grace {s['every']}, reduction factor 3)"
+                                   for name, s in SETTINGS.items()) + ".", "",
              "| setting | design | slots | trials | busy (s) | wall (s) | idle (slot-s) | utilisation | "
              "sweep wall (s) | sweep utilisation |", "|---|---|---|---|---|---|---|---|---|---|"]
     for setting, by_design in results.items():
