@@ -20,6 +20,7 @@ import copy
 import pickle
 from typing import Callable
 
+import optuna
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 from ray.tune.search import Searcher
 
@@ -88,7 +89,10 @@ class PerGanSearcher(Searcher):
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if trial_id in self.owner:
-            self.subs[self.owner[trial_id]].on_trial_result(trial_id, result)
+            try:
+                self.subs[self.owner[trial_id]].on_trial_result(trial_id, result)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                pass  # a trial replayed after a driver kill, already told to Optuna: nothing to add
 
     def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
         if trial_id in self.owner:

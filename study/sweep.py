@@ -8,8 +8,8 @@
   ``max_concurrent`` trials for the whole study (default: the trials the cluster's nodes hold);
 - scheduler: per GAN, ``ASHAScheduler(time_attr="step")`` (its own rungs), or FIFO;
 - trainable: ``tune.with_resources(train_gan, {cpu, gpu})``, placed by Ray across the nodes;
-  actors are reused (a finished trial's worker process takes the next trial: no process start
-  and imports between trials); trials are named ``<gan>_<trial id>``;
+  actors are not reused (with reuse, resuming after a SIGKILL failed a restored trial in the
+  driver-kill test); trials are named ``<gan>_<trial id>``;
 - checkpoints: the 2 best by the study metric (+ the latest), retries from the last one.
 
 The experiment lives in ``<tune_storage>/sweep/``. An interrupted sweep is restored with
@@ -133,7 +133,7 @@ def build_tuner(study: StudyFile, state: dict):
     tune_config = tune.TuneConfig(
         metric=metric, mode=mode, search_alg=ConcurrencyLimiter(searcher, max_concurrent(study)),
         scheduler=PerGanScheduler(make, list(study.gans), metric, mode),
-        num_samples=total_trials(study), reuse_actors=True,  # no process start + imports per trial
+        num_samples=total_trials(study), reuse_actors=False,  # see the module docstring
         trial_name_creator=trial_label, trial_dirname_creator=trial_label)
     return tune.Tuner(_trainable(study), param_space=param_space(study, state),
                       tune_config=tune_config, run_config=run_config)
