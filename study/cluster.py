@@ -65,7 +65,7 @@ def trial_slots(cpu: float, gpu: float) -> int:
         if not node.get("Alive"):
             continue
         have = node["Resources"]
-        fits = [int(have.get("CPU", 0.0) // cpu + 1e-9)] if cpu > 0 else []
+        fits = [int(have.get("CPU", 0.0) / cpu + 1e-9)] if cpu > 0 else []
         if gpu > 0:
             fits.append(int(have.get("GPU", 0.0) / gpu + 1e-9))
         total += min(fits) if fits else 0

@@ -6,9 +6,10 @@ summary), resume it after an interruption.
 sqlite tracking, ``optuna.db``), the MLflow experiment and parent run, starts Ray, and runs the
 trials of every GAN at once as one Tuner in ``<study dir>/sweep/`` (``study.sweep``).
 
-``resume_study`` restores an interrupted sweep, reusing the parent run and each trial's child. At the end: the leaderboard
-(table + ``leaderboard.md/json`` + parent artifacts), the best generator registered in the
-MLflow model registry under the study name, and the ``mlflow ui`` command to browse it all.
+``resume_study`` restores an interrupted sweep, reusing the parent run and each trial's child.
+At the end: the leaderboard (table + ``leaderboard.md/json`` + parent artifacts), budget curves
+and importances, the best generator registered in the MLflow model registry under the study
+name, and the ``mlflow ui`` command to browse it all.
 """
 
 from __future__ import annotations

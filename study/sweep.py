@@ -161,12 +161,6 @@ def sweep_trial_ids(results) -> set[str]:
     return {trial.trial_id for trial in analysis.trials}
 
 
-def _close_running_children(state: dict) -> None:
-    for run in tracking.children(state["tracking_uri"], state["experiment_id"], state["parent_run_id"]):
-        if run.info.status == "RUNNING":
-            tracking.close_run(state["tracking_uri"], run.info.run_id, "KILLED", "killed", curve=False)
-
-
 def run_sweep(study: StudyFile, state: dict, *, resume: bool) -> None:
     """Run (or restore and finish) the study's sweep; raises StudyInterrupted if cut short."""
     exp_dir = f"{study.tune_storage}/{SWEEP_DIR}"
@@ -177,7 +171,7 @@ def run_sweep(study: StudyFile, state: dict, *, resume: bool) -> None:
                                    resume_unfinished=True, resume_errored=True)
     else:
         if remove_dir(exp_dir):  # started but never saved a restorable state: start it again
-            _close_running_children(state)
+            tracking.kill_running(state["tracking_uri"], state["experiment_id"], state["parent_run_id"])
         tuner = build_tuner(study, state)
     metric, mode = metric_of(study)
     quotas = ", ".join(f"{gan} {expected_trials(study, gan)}" for gan in study.gans)

@@ -96,7 +96,6 @@ def train_to_dir(config: dict, out_dir: str | Path, *, progress: bool = True) ->
     ``previous.pt`` (the checkpoint before it) when latest is truncated or foreign."""
     out = Path(out_dir)
     cfg = resolve_config(config)
-    run = GanRun(cfg)
     latest, best_path = out / "checkpoints" / "latest.pt", out / "checkpoints" / "best.pt"
     previous = latest.with_name("previous.pt")  # the checkpoint before latest (fallback)
     best = None
@@ -114,8 +113,8 @@ def train_to_dir(config: dict, out_dir: str | Path, *, progress: bool = True) ->
     try:
         candidate, (run, data) = load_first([c for c in (latest, previous) if c.exists()], load=restored,
                                             on_skip=set_aside)
-    except CheckpointError:
-        pass  # no checkpoint, or every one was unusable (set aside): start from scratch
+    except CheckpointError:  # no checkpoint, or every one was unusable (set aside): start from scratch
+        run = GanRun(cfg)
     else:
         best = data.get("best")
         print(f"resumed from {candidate} at step {run.step}", flush=True)

@@ -1,13 +1,24 @@
-"""Hypothesis strategies for the fuzz tests: study documents (random, and valid ones with one field
+"""Shared pieces of the fuzz tests (seed, example counts) and their Hypothesis strategies: study documents (random, and valid ones with one field
 mutated), their TOML / YAML serialisations, random bytes, and ``--set key=value`` options."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 
 import yaml
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+SEED = int(os.environ["FUZZ_SEED"])  # set (and printed) by tests/conftest.py
+SCALE = float(os.environ.get("FUZZ_EXAMPLES", "1"))  # multiplies every example count
+
+
+def examples(n: int) -> settings:
+    """``n`` examples (times FUZZ_EXAMPLES), no deadline, the reproduction blob printed on failure."""
+    return settings(max_examples=max(1, int(n * SCALE)), deadline=None, print_blob=True,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 # A valid study document touching every section (the storage path is set per example).
 BASE = {

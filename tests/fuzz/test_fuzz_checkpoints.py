@@ -13,27 +13,21 @@ Properties:
 from __future__ import annotations
 
 import io
-import os
 import tempfile
 from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, seed, settings
+from _documents import SEED, examples
+from hypothesis import given, seed
 from hypothesis import strategies as st
 
 from trainables.checkpoint import FORMAT_VERSION, KIND, CheckpointError, load_checkpoint, save_checkpoint
 from trainables.loop import GanRun
 
-SEED = int(os.environ["FUZZ_SEED"])
-SCALE = float(os.environ.get("FUZZ_EXAMPLES", "1"))
 CONFIG = {"gan": "nsgan", "data": {"name": "ring8"}, "steps": 4, "net": {"arch": "toy_triplet"},
           "eval": {"every": 2, "num_samples": 200}}  # small nets: a small checkpoint file
 
-
-def examples(n: int) -> settings:
-    return settings(max_examples=max(1, int(n * SCALE)), deadline=None, print_blob=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 class Blob(bytes):

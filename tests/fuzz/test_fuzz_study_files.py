@@ -14,23 +14,16 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
-from _documents import BASE, RANDOM_STUDIES, mutated, serialise
-from hypothesis import HealthCheck, given, seed, settings
+from _documents import BASE, RANDOM_STUDIES, SEED, examples, mutated, serialise
+from hypothesis import given, seed
 from hypothesis import strategies as st
 
-SEED = int(os.environ["FUZZ_SEED"])
-SCALE = float(os.environ.get("FUZZ_EXAMPLES", "1"))
 
-
-def examples(n: int) -> settings:
-    return settings(max_examples=max(1, int(n * SCALE)), deadline=None, print_blob=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 @pytest.fixture(autouse=True)

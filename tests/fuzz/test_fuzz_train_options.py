@@ -13,19 +13,16 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import tempfile
 from pathlib import Path
 
-from _documents import SET_KEYS, SET_VALUES
-from hypothesis import HealthCheck, given, seed, settings
+from _documents import SEED, SET_KEYS, SET_VALUES, examples
+from hypothesis import given, seed
 from hypothesis import strategies as st
 
 from trainables.config import resolve_config
 from trainables.train import main
 
-SEED = int(os.environ["FUZZ_SEED"])
-SCALE = float(os.environ.get("FUZZ_EXAMPLES", "1"))
 
 
 def _train(*argv) -> tuple[int, str, str]:
@@ -35,8 +32,7 @@ def _train(*argv) -> tuple[int, str, str]:
     return rc, out.getvalue(), err.getvalue()
 
 
-@settings(max_examples=max(1, int(300 * SCALE)), deadline=None, print_blob=True,
-          suppress_health_check=[HealthCheck.too_slow])
+@examples(300)
 @seed(SEED)
 @given(options=st.lists(st.tuples(SET_KEYS, SET_VALUES), min_size=1, max_size=3),
        data=st.sampled_from(["ring8", "grid25", "mixture", "mnist"]))
