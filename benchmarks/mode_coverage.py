@@ -179,7 +179,7 @@ def header_text(args) -> str:
             f"measured once at the end on 2,500 points; mean ± std over the `seeds` column's seeds (it/s "
             f"is wall-clock and depends on what else ran on the machine). `defaults` = the registered toy setting: PacGAN's 2D nets "
             f"(G 4 x FC400 ReLU+BN, z in R^2; D 3 x FC200 maxout-5), batch 100, Adam(1e-4, beta1 0.5); "
-            f"MLGAN's center variant, MBGAN alpha = 2, GN-GAN's toy loss weights. Study per (GAN, "
+            f"MLGAN's center variant, MBGAN alpha = 2, GN-GAN's toy defaults (the equal-budget study's best trial). Study per (GAN, "
             f"mixture) for `best`: {args.study_trials} trials (TPE, registered defaults first, run "
             f"seed 0), at most {args.study_steps} steps, ASHA grace {args.study_eval} / reduction "
             f"factor {REDUCTION_FACTOR}, {STUDY_CONCURRENT} trials at a time, optimising "
@@ -231,15 +231,15 @@ def main(argv=None) -> int:
     plots = out.parent / f"{out.name}_scatter"
     store = out.with_suffix(".json")
     saved = json.loads(store.read_text()) if store.is_file() else {"rows": [], "studies": {}}
-    rows, studies = saved["rows"], saved["studies"]
-    header = header_text(args)
+    rows, studies, note = saved["rows"], saved["studies"], saved.get("note", "")
+    header = header_text(args) + (f"\n\n{note}" if note else "")  # note: which runs the file holds (kept in the .json)
 
     def done(setting, gan, data, seed):
         return any(r["setting"] == setting and r["gan"] == gan and r["data"] == data
                    and r["seed"] == seed and r["steps"] == args.steps for r in rows)
 
     def save():
-        store.write_text(json.dumps({"rows": rows, "studies": studies}, indent=1, default=str))
+        store.write_text(json.dumps({"rows": rows, "studies": studies, "note": note}, indent=1, default=str))
         out.with_suffix(".md").write_text(table(rows, studies, header))
 
     def one(setting, gan, data, seed, best):

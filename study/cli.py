@@ -4,6 +4,7 @@
 
     study run [STUDY_FILE] [--smoke-test] [--dry-run]   # no file: the built-in quickstart
     study resume STUDY_DIR
+    study relocate STUDY_DIR                            # after moving / copying a study folder
     study best STUDY_DIR_OR_NAME [--json]
     study sample RUN_ID | --best STUDY [-n 64] [-o grid.png] [--tracking-uri URI]
     study gans
@@ -62,6 +63,9 @@ def cmd_run(args) -> int:
             points = study.grid_points(gan)
             n = study.samples if points is None else len(points)
             print(f"# {gan}: {n} trials ({'grid' if points is not None else study.search.sampler})")
+        if study.search.repeats:
+            print(f"# then repeats: the top {study.search.top_k} configuration(s) of each GAN x "
+                  f"{study.search.repeats} new seeds, {study.max_steps} steps each")
         return 0
     try:
         run_study(study)
@@ -170,6 +174,13 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_relocate(args) -> int:
+    from study.relocate import relocate
+
+    print(relocate(args.study_dir))
+    return 0
+
+
 def cmd_gans(args) -> int:
     from trainables.config import defaults_for, resolve_config
     from trainables.registry import GANS
@@ -222,6 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("resume", help="finish an interrupted study")
     p.add_argument("study_dir")
     p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("relocate", help="after moving or copying a study folder: point its MLflow "
+                                        "artifacts and state at the new place")
+    p.add_argument("study_dir")
+    p.set_defaults(func=cmd_relocate)
 
     p = sub.add_parser("best", help="leaderboard: best trial per GAN")
     p.add_argument("study", metavar="STUDY_DIR_OR_NAME")

@@ -6,9 +6,11 @@ summary), resume it after an interruption.
 sqlite tracking, ``optuna.db``), the MLflow experiment and parent run, starts Ray, and runs the
 trials of every GAN at once as one Tuner in ``<study dir>/sweep/`` (``study.sweep``).
 
-``resume_study`` restores an interrupted sweep, reusing the parent run and each trial's child.
+With ``search.repeats``, the top configurations of each GAN are then retrained with new seeds
+(``study.repeats``, ``<study dir>/repeats/``). ``resume_study`` restores an interrupted sweep
+(or the repeats), reusing the parent run and each trial's child.
 At the end: the leaderboard (table + ``leaderboard.md/json`` + parent artifacts), budget curves
-and importances, the best generator registered in the MLflow model registry under the study
+and importances, each GAN's best samples side by side and its trials' curves (``study.figures``), the best generator registered in the MLflow model registry under the study
 name, and the ``mlflow ui`` command to browse it all.
 """
 
@@ -16,14 +18,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import ray
 
 from study import report, tracking
 from study.budget import budget_curves, plot_budget_curves
 from study.cluster import start_ray_checked
+from study.figures import CURVES, SIDE_BY_SIDE, best_samples_figure, curves_figure
 from study.importance import format_importances, param_importances
 from study.preflight import preflight
+from study.repeats import run_repeats
 from study.state import (RESOLVED_FILE, STATE_FILE, STATE_VERSION, dump_resolved, find_study_dir,
                          load_study_dir, write_state)
 from study.study_file import StudyError, StudyFile
@@ -32,7 +37,13 @@ from trainables.metric_names import best_of
 
 __all__ = ["StudyInterrupted", "resume_study", "run_study", "study_leaderboard"]
 
-RUNS_VIEW = "?workflowType=machine_learning"  # MLflow 3 opens an experiment's runs table (not GenAI traces)
+def runs_view(experiment_id: str, metric: str | None = None, mode: str = "max") -> str:
+    """The MLflow 3 URL fragment of an experiment's runs table (not its GenAI traces overview),
+    sorted by ``best/<metric>``, best first (MLflow 3.17 reads the sort only on the ``/runs`` path)."""
+    view = f"#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    if metric:
+        view += f"&orderByKey={quote(f'metrics.`{best_of(metric)}`', safe='')}&orderByAsc={str(mode == 'min').lower()}"
+    return view
 
 
 def prepare_study(study: StudyFile) -> dict:
@@ -68,7 +79,13 @@ def run_gans(study: StudyFile, state: dict, *, resume: bool, started_ray: bool |
     try:
         state["gans"] = {gan: "running" for gan in study.gans}
         write_state(study_dir, state)
-        run_sweep(study, state, resume=resume)
+        repeating = state.get("phase") == "repeats"  # the search finished before the interruption
+        if not repeating:
+            run_sweep(study, state, resume=resume)
+        if study.search.repeats:
+            state["phase"] = "repeats"
+            write_state(study_dir, state)
+            run_repeats(study, state, resume=resume and repeating)
         state["gans"] = {gan: "done" for gan in study.gans}
         write_state(study_dir, state)
         state["wall_s"] = state.get("wall_s", 0.0) + time.time() - t0
@@ -100,7 +117,7 @@ def finish_study(study: StudyFile, state: dict) -> list[dict]:
     study_dir = study.study_dir.resolve()
     uri, parent = state["tracking_uri"], state["parent_run_id"]
     rows = report.leaderboard(uri, state["experiment_id"], parent)
-    figures = analyse(study, rows)
+    figures = analyse(study, rows) + comparison_figures(study, state, rows)
     files = report.save_leaderboard(rows, study_dir) + figures
     client = tracking.client_for(uri)
     for path in files:
@@ -141,6 +158,16 @@ def analyse(study: StudyFile, rows: list[dict]) -> list[Path]:
     return [plot_budget_curves(curves, rows[0]["metric"], study.study_dir.resolve() / report.BUDGET_PLOT, title)]
 
 
+def comparison_figures(study: StudyFile, state: dict, rows: list[dict]) -> list[Path]:
+    """Each GAN's best samples side by side and every trial's curve per GAN (``study.figures``),
+    saved in the study directory."""
+    study_dir = study.study_dir.resolve()
+    uri = state["tracking_uri"]
+    made = [best_samples_figure(uri, rows, study_dir / SIDE_BY_SIDE),
+            curves_figure(uri, state["experiment_id"], state["parent_run_id"], rows, study_dir / CURVES)]
+    return [path for path in made if path is not None]
+
+
 def print_summary(study: StudyFile, state: dict, rows: list[dict]) -> None:
     print(f"\nstudy {study.name}: {len(study.gans)} GAN(s) on {study.dataset_name}, "
           f"wall time {state.get('wall_s', 0.0):.0f}s", flush=True)
@@ -166,12 +193,14 @@ def print_summary(study: StudyFile, state: dict, rows: list[dict]) -> None:
     if reg:
         print(f"registered model: models:/{reg['name']}/{reg['version']}")
     print(f"leaderboard: {study.study_dir.resolve() / 'leaderboard.md'}")
+    print(f"Optuna studies (one per GAN): optuna-dashboard sqlite:///{study.study_dir.resolve()}/optuna.db   "
+          f"(pip install -e '.[dashboard]')")
     uri = state["tracking_uri"]
+    view = runs_view(state["experiment_id"], *(rows[0]["metric"], rows[0]["mode"]) if rows else ())
     if uri.startswith(("http://", "https://")):
-        print(f"browse it:  {uri.rstrip('/')}/#/experiments/{state['experiment_id']}{RUNS_VIEW}", flush=True)
+        print(f"browse it:  {uri.rstrip('/')}/{view}", flush=True)
     else:
-        print(f"browse it:  mlflow ui --backend-store-uri {uri}   then open "
-              f"http://127.0.0.1:5000/#/experiments/{state['experiment_id']}{RUNS_VIEW}", flush=True)
+        print(f"browse it:  mlflow ui --backend-store-uri {uri}   then open http://127.0.0.1:5000/{view}", flush=True)
 
 
 # -- entry points --------------------------------------------------------------------------------

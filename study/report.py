@@ -4,7 +4,8 @@ The leaderboard is computed from MLflow (the source of truth across retries and 
 each child run of the study's parent, the ranked evaluation of its primary metric under the
 study's :class:`~trainables.ranking.RankRule` (tag ``rank_rule``; default: the best evaluation
 after step 0, the first step reaching it, which is the one saved in ``best.pt``); per GAN the
-best run wins (ties: earlier step, then fewer steps trained).
+best run wins (ties: earlier step, then fewer steps trained). With ``search.repeats``, each GAN's
+best configuration by its mean over seeds wins (:func:`leaderboard`).
 """
 
 from __future__ import annotations
@@ -16,20 +17,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from study.tracking import (TAG_DIVERGED_AT, TAG_GAN, TAG_MODE, TAG_PRIMARY, TAG_RANK, TAG_SEARCHED,
-                            TAG_STOP_REASON, TAG_TRIAL_ID, children, client_for)
+from study.tracking import (TAG_DIVERGED_AT, TAG_GAN, TAG_MODE, TAG_PRIMARY, TAG_RANK, TAG_REPEAT_OF,
+                            TAG_SEARCHED, TAG_SEED, TAG_STOP_REASON, TAG_TRIAL_ID, children, client_for)
 from trainables.config import DataConfig
 from trainables.data.image_tensors import to_uint8
 from trainables.data.toy import mixture_of
 from trainables.evaluation import IMAGE_KEYS
 from trainables.metric_names import (BEST_STEP, EVAL_FID, EVAL_HQ, EVAL_KID, EVAL_KL, EVAL_MODES_20,
-                                     TRAINED_EVALS, TRAINED_STEPS, best_of)
+                                     EVAL_PRECISION, EVAL_RECALL, TRAINED_EVALS, TRAINED_STEPS, best_of)
 from trainables.plots import image_grid, scatter_plot
 from trainables.ranking import RankRule, better
 
 # Extra columns of the leaderboard table (values at the ranked step), the optimised one left out.
-TOY_COLUMNS = (EVAL_MODES_20, EVAL_HQ, EVAL_KL)
-IMAGE_COLUMNS = (EVAL_FID, EVAL_KID)
+TOY_COLUMNS = (EVAL_MODES_20, EVAL_HQ, EVAL_KL, EVAL_PRECISION, EVAL_RECALL)
+IMAGE_COLUMNS = (EVAL_FID, EVAL_KID, EVAL_PRECISION, EVAL_RECALL)
 
 
 def extra_columns(metric: str) -> tuple[str, ...]:
@@ -67,24 +68,27 @@ def best_of_run(client, run) -> dict | None:
             "points": len(history), "extras": extras}
 
 
-def leaderboard(uri: str, experiment_id: str, parent_run_id: str) -> list[dict]:
-    """One row per GAN (its best trial), best GAN first. Row keys: rank, gan, metric, mode,
-    value, step, steps_trained, run_id, trial_id, status, stop_reason, config (searched
-    params), extras (other eval metrics at that step), trials, early_stopped, failed, diverged,
-    trial_values (the ranked value of every trial of the GAN that has one, oldest first).
-    Diverged runs (tag ``diverged_at_step``) are counted but never ranked."""
+def ranked_trials(uri: str, experiment_id: str, parent_run_id: str) -> tuple[list[dict], dict]:
+    """``(trials, counts)``: one dict per child run that can rank (gan, metric, mode, value, step,
+    steps_trained, points, extras, run_id, run_name, trial_id, status, stop_reason, config,
+    repeat_of, seed), oldest first; ``counts[gan]`` = trials / early_stopped / failed / diverged
+    of its search (repeats counted apart in ``repeat_runs``). Orphaned runs (lost by a killed
+    driver) are skipped; diverged ones are counted, never ranked."""
     client = client_for(uri)
-    per_gan: dict[str, dict] = {}
-    counts: dict[str, dict] = {}
-    values: dict[str, list[float]] = {}  # every ranked trial's value, per GAN (budget curves)
+    out, counts = [], {}
     for run in children(uri, experiment_id, parent_run_id):
         tags = run.data.tags
         if tags.get(TAG_STOP_REASON) == "orphaned":  # lost by a killed driver, replaced on resume
             continue
         gan = tags.get(TAG_GAN, "?")
-        c = counts.setdefault(gan, {"trials": 0, "early_stopped": 0, "failed": 0, "diverged": 0})
-        c["trials"] += 1
-        c["early_stopped"] += tags.get(TAG_STOP_REASON) == "early_stopped"
+        c = counts.setdefault(gan, {"trials": 0, "early_stopped": 0, "failed": 0, "diverged": 0,
+                                    "repeat_runs": 0})
+        repeat_of = tags.get(TAG_REPEAT_OF)
+        if repeat_of:
+            c["repeat_runs"] += 1
+        else:
+            c["trials"] += 1
+            c["early_stopped"] += tags.get(TAG_STOP_REASON) == "early_stopped"
         c["failed"] += run.info.status == "FAILED"
         if TAG_DIVERGED_AT in tags:
             c["diverged"] += 1
@@ -92,23 +96,68 @@ def leaderboard(uri: str, experiment_id: str, parent_run_id: str) -> list[dict]:
         best = best_of_run(client, run)
         if best is None:
             continue
-        mode = tags.get(TAG_MODE, "max")
-        values.setdefault(gan, []).append(best["value"])
-        row = {"gan": gan, "metric": tags.get(TAG_PRIMARY), "mode": mode, **best,
-               "run_id": run.info.run_id, "trial_id": tags.get(TAG_TRIAL_ID),
-               "status": run.info.status, "stop_reason": tags.get(TAG_STOP_REASON, ""),
-               "config": json.loads(tags.get(TAG_SEARCHED) or "{}")}
-        old = per_gan.get(gan)
-        if old is None or better(row["value"], old["value"], mode) or (
-                row["value"] == old["value"] and (row["step"], row["steps_trained"])
-                < (old["step"], old["steps_trained"])):
-            per_gan[gan] = row
-    rows = list(per_gan.values())
-    for row in rows:
-        row.update(counts[row["gan"]])
-        row["trial_values"] = values[row["gan"]]
+        out.append({"gan": gan, "metric": tags.get(TAG_PRIMARY), "mode": tags.get(TAG_MODE, "max"), **best,
+                    "run_id": run.info.run_id, "run_name": run.info.run_name,
+                    "trial_id": tags.get(TAG_TRIAL_ID), "status": run.info.status,
+                    "stop_reason": tags.get(TAG_STOP_REASON, ""),
+                    "config": json.loads(tags.get(TAG_SEARCHED) or "{}"),
+                    "repeat_of": repeat_of, "seed": tags.get(TAG_SEED)})
+    return out, counts
+
+
+def _first(a: dict, b: dict | None, key: str = "value") -> bool:
+    """Does ``a`` beat ``b`` (None: nothing yet) on ``key``; ties: the earlier step, then fewer steps trained."""
+    if b is None or better(a[key], b[key], a["mode"]):
+        return True
+    return a[key] == b[key] and (a["step"], a["steps_trained"]) < (b["step"], b["steps_trained"])
+
+
+def _best_configuration(trials: list[dict]) -> dict | None:
+    """Among a GAN's repeated configurations (a search trial and its ``repeat_of`` runs): the
+    one with the best mean over seeds, as its best single run plus ``seeds``, ``mean``, ``std``,
+    ``seed_values``. None when the GAN has no repeats."""
+    groups: dict[str, list[dict]] = {}
+    for t in trials:
+        groups.setdefault(t["repeat_of"] or t["trial_id"], []).append(t)
+    best = None
+    for members in groups.values():
+        if len(members) < 2:
+            continue  # a configuration run once (not among the top_k) does not compete with means
+        values = [m["value"] for m in members]
+        top = None
+        for m in members:
+            top = m if _first(m, top) else top
+        row = {**top, "seeds": len(values), "mean": statistics.fmean(values),
+               "std": statistics.stdev(values), "seed_values": values}
+        best = row if _first(row, best, "mean") else best
+    return best
+
+
+def leaderboard(uri: str, experiment_id: str, parent_run_id: str) -> list[dict]:
+    """One row per GAN (its best trial), best GAN first. Row keys: rank, gan, metric, mode,
+    value, step, steps_trained, run_id, trial_id, status, stop_reason, config (searched
+    params), extras (other eval metrics at that step), trials, early_stopped, failed, diverged,
+    repeat_runs, trial_values (the ranked value of every search trial of the GAN that has one,
+    oldest first). With ``search.repeats``, a GAN's row is its best configuration by the mean
+    over seeds (``seeds``, ``mean``, ``std``, ``seed_values``; ``run_id`` / ``value``: that
+    configuration's best run) and GANs are ranked by that mean. Diverged runs are counted but
+    never ranked."""
+    trials, counts = ranked_trials(uri, experiment_id, parent_run_id)
+    rows = []
+    for gan, c in counts.items():
+        mine = [t for t in trials if t["gan"] == gan]
+        search = [t for t in mine if not t["repeat_of"]]
+        row = _best_configuration(mine)
+        if row is None:
+            for t in search:
+                row = t if _first(t, row) else row
+        if row is None:
+            continue
+        row.update(c)
+        row["trial_values"] = [t["value"] for t in search]
+        rows.append(row)
     sign = {"max": -1.0, "min": 1.0}
-    rows.sort(key=lambda r: (sign.get(r["mode"], 1.0) * r["value"], r["step"]))
+    rows.sort(key=lambda r: (sign.get(r["mode"], 1.0) * r.get("mean", r["value"]), r["step"]))
     for i, row in enumerate(rows, 1):
         row["rank"] = i
     return rows
@@ -131,11 +180,12 @@ def figures_line(row: dict, study) -> str:
 
 def rung_medians(uri: str, experiment_id: str, parent_run_id: str, metric: str,
                  rungs: list[int]) -> dict[int, float]:
-    """Median of ``metric`` at each ASHA rung over the trials that reached it (what ASHA compared)."""
+    """Median of ``metric`` at each ASHA rung over the search trials that reached it (what ASHA
+    compared; repeats run without ASHA)."""
     client = client_for(uri)
     at: dict[int, list[float]] = {r: [] for r in rungs}
     for run in children(uri, experiment_id, parent_run_id):
-        if run.data.tags.get(TAG_STOP_REASON) == "orphaned":
+        if run.data.tags.get(TAG_STOP_REASON) == "orphaned" or run.data.tags.get(TAG_REPEAT_OF):
             continue
         values = {m.step: m.value for m in client.get_metric_history(run.info.run_id, metric)}
         for r in rungs:
@@ -155,12 +205,15 @@ def format_table(rows: list[dict], *, markdown: bool = False) -> str:
     if not rows:
         return "(no finished evaluations yet)"
     extra_keys = [k for k in dict.fromkeys(k for r in rows for k in r["extras"])]
-    head = (["rank", "gan", rows[0]["metric"] + f" ({rows[0]['mode']})", "step"]
+    seeds = any("mean" in r for r in rows)  # search.repeats: mean +- std over seeds, the ranked column
+    head = (["rank", "gan"] + (["mean ± std (seeds)"] if seeds else [])
+            + [rows[0]["metric"] + f" ({rows[0]['mode']})" + (" best seed" if seeds else ""), "step"]
             + extra_keys + ["trials", "early", "failed", "diverged", "mlflow run", "config"])
     body = []
     for r in rows:
         config = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in sorted(r["config"].items()))
-        body.append([str(r["rank"]), r["gan"], _fmt(r["value"]), str(r["step"])]
+        spread = [f"{r['mean']:.4g} ± {r['std']:.2g} ({r['seeds']})" if "mean" in r else "-"] if seeds else []
+        body.append([str(r["rank"]), r["gan"]] + spread + [_fmt(r["value"]), str(r["step"])]
                     + [_fmt(r["extras"].get(k, "")) for k in extra_keys]
                     + [str(r["trials"]), str(r["early_stopped"]), str(r["failed"]),
                        str(r.get("diverged", 0)), r["run_id"], config])
@@ -217,15 +270,28 @@ NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI (Markdo
 
 
 def front_page(rows: list[dict], study_name: str, experiment_id: str) -> str:
-    """The parent run's description: the leaderboard with a link to each GAN's best trial, the
-    budget curves and the importances (Markdown, shown on the run's page in the MLflow UI)."""
-    table = format_table(rows, markdown=True)
-    for row in rows:
-        rid = row["run_id"]
-        table = table.replace(f"| {rid} |", f"| [{row['gan']} best](#/experiments/{experiment_id}/runs/{rid}) |")
-    return (f"# Study {study_name}\n\nBest trial of each GAN (artifacts: `leaderboard.md`, "
-            f"`study.yaml`, `{BUDGET_PLOT}`):\n\n{table}\n{format_budget(rows, markdown=True)}"
-            f"{format_importance(rows)}")
+    """The parent run's description (Markdown on the run's page in the MLflow UI): a compact
+    leaderboard first (rank, GAN, a link to its best trial, the ranked value, its step, the extra
+    measures, trials), then the budget table and the importances; configurations and figures are
+    the parent's artifacts, named at the end."""
+    if not rows:
+        return f"# Study {study_name}\n\n(no finished evaluations yet)\n"
+    extra_keys = list(dict.fromkeys(k for r in rows for k in r["extras"]))
+    seeds = any("mean" in r for r in rows)
+    head = (["#", "GAN", "best trial"] + (["mean ± std (seeds)"] if seeds else [])
+            + [rows[0]["metric"], "step"] + [k.split("/")[-1] for k in extra_keys] + ["trials"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        link = f"[{r.get('run_name') or r['gan']}](#/experiments/{experiment_id}/runs/{r['run_id']})"
+        spread = [f"{r['mean']:.4g} ± {r['std']:.2g} ({r['seeds']})" if "mean" in r else "-"] if seeds else []
+        cells = ([str(r["rank"]), r["gan"], link] + spread + [_fmt(r["value"]), str(r["step"])]
+                 + [_fmt(r["extras"].get(k, "")) for k in extra_keys] + [str(r["trials"])])
+        lines.append("| " + " | ".join(cells) + " |")
+    budget = format_budget(rows, markdown=True).replace(f"![budget curves]({BUDGET_PLOT})\n\n", "")
+    return (f"# Study {study_name}\n\n" + "\n".join(lines) + "\n" + budget + format_importance(rows)
+            + f"\nArtifacts of this run: `leaderboard.md` (with each best trial's configuration), "
+              f"`best_samples.png` (each GAN's best samples side by side), `curves.png` (every trial's "
+              f"curve per GAN), `{BUDGET_PLOT}`, `study.yaml`.\n")
 
 
 def save_leaderboard(rows: list[dict], study_dir: Path) -> list[Path]:

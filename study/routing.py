@@ -35,8 +35,9 @@ def trial_label(trial) -> str:
     return f"{trial_gan(trial)}_{trial.trial_id}"
 
 
-class GridPoints(Searcher):
-    """A fixed list of points, in order (a GAN's grid: ``{"grid_point": point}`` each)."""
+class FixedPoints(Searcher):
+    """A fixed list of trial configs, in order: a GAN's grid (``{"grid_point": point}`` each) or
+    its repeats (``search.repeats``: whole configs)."""
 
     def __init__(self, points: list[dict], metric: str, mode: str):
         super().__init__(metric=metric, mode=mode)
@@ -46,7 +47,7 @@ class GridPoints(Searcher):
         if self.next >= len(self.points):
             return Searcher.FINISHED
         self.next += 1
-        return {"grid_point": copy.deepcopy(self.points[self.next - 1])}
+        return copy.deepcopy(self.points[self.next - 1])
 
     def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
         pass
@@ -56,7 +57,7 @@ class PerGanSearcher(Searcher):
     """One Tune searcher over several GANs, each with its own searcher and trial quota.
 
     ``searchers[gan]`` suggests the searched point of a trial of ``gan`` (an ``OptunaSearch`` or
-    a :class:`GridPoints`); ``constants[gan]`` is merged into it (the GAN's base run config and
+    a :class:`FixedPoints`); ``constants[gan]`` is merged into it (the GAN's base run config and
     ``study.gan``). Results go back to the searcher that made the trial. Saved and restored with
     the experiment (``save``/``restore``: every sub-searcher's state in one pickle).
     """
@@ -83,7 +84,7 @@ class PerGanSearcher(Searcher):
             self.suggested[gan] += 1
             self.owner[trial_id] = gan
             config = {**copy.deepcopy(self.constants[gan]), **point}
-            config["study"] = {**config.get("study", {}), "trial_index": self.suggested[gan]}
+            config["study"] = {"trial_index": self.suggested[gan], **config.get("study", {})}  # repeats keep theirs
             return config
         return Searcher.FINISHED if all(self.suggested[g] >= self.quotas[g] for g in self.subs) else None
 

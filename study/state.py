@@ -14,6 +14,8 @@ STATE_FILE = "study_state.json"  # the study directory's state (parent run id, G
 RESOLVED_FILE = "study.yaml"  # the resolved study file, beside the study and on the parent run
 STATE_VERSION = 2  # bump when the state file's layout changes (2: one sweep of all GANs in sweep/)
 READABLE_VERSIONS = (1, 2)  # 1: one sweep per GAN, one after another (browsable, not resumable)
+SQLITE = "sqlite:///"
+DB_FILE = "mlflow.db"  # the default tracking store: sqlite:///<study dir>/mlflow.db
 
 
 # -- state file ----------------------------------------------------------------------------------
@@ -49,7 +51,26 @@ def find_study_dir(name_or_dir: str, storage_path: str = "./studies") -> Path:
 
 def load_study_dir(study_dir: Path) -> tuple[StudyFile, dict]:
     state = read_state(study_dir)
+    check_location(study_dir, state)
     return parse_study(state["study"]), state
+
+
+def recorded_dir(state: dict) -> Path | None:
+    """The folder the study's default store (``sqlite:///<study dir>/mlflow.db``) was created in;
+    None when the study set ``mlflow.tracking_uri`` (a server or its own database)."""
+    uri = state.get("tracking_uri", "")
+    if state.get("study", {}).get("mlflow", {}).get("tracking_uri") or not uri.startswith(SQLITE):
+        return None
+    return Path(uri[len(SQLITE):]).parent
+
+
+def check_location(study_dir: Path, state: dict) -> None:
+    """StudyError (one line, with the command that fixes it) when ``study_dir`` was moved or
+    copied away from where its default store was created (its commands would use the old one)."""
+    old = recorded_dir(state)
+    if old is not None and old != Path(study_dir).resolve():
+        raise StudyError(f"{study_dir}: this study was created in {old}; after moving or copying it, run "
+                         f"`study relocate {study_dir}`")
 
 
 # -- preparation (no Ray) ------------------------------------------------------------------------

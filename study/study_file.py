@@ -31,7 +31,8 @@ Layout (every section and key optional except ``name``)::
     [run.net], [run.optim], [run.hparams.<gan>]
     [search]    samples_per_gan, sampler (tpe|random), seed, grid (name or {key = [values]}),
                 metric (toy default eval/fit, images eval/fid), rank_by (best|final|last_k_mean),
-                rank_k, rank_after (default: the first ASHA rung)
+                rank_k, rank_after (default: the first ASHA rung), repeats (new seeds for each of
+                the top_k configurations of every GAN, after the search; default 0), top_k
     [scheduler] type (asha|none), grace_period, reduction_factor, max_t (steps)
     [resources] cpu, gpu (per trial; fractions allowed)
     [mlflow]    tracking_uri, experiment, loss_every, flush_every, register_model
@@ -94,6 +95,8 @@ class SearchSection:
     rank_by: Literal["best", "final", "last_k_mean"] = "best"  # which evaluation ranks a trial
     rank_k: int = field(default=3, metadata=bound(ge=1))  # evaluations averaged by rank_by = "last_k_mean"
     rank_after: int | None = field(default=None, metadata=bound(ge=0))  # earlier evaluations never rank (default: first rung)
+    repeats: int = field(default=0, metadata=bound(ge=0))  # after the search: new seeds per top_k configuration of each GAN
+    top_k: int = field(default=1, metadata=bound(ge=1))  # configurations of each GAN that `repeats` retrains
 
 
 @dataclass(frozen=True)
@@ -513,6 +516,9 @@ def _validate_gan(study: StudyFile, gan: str) -> None:
         points = study.grid_points(gan)
     except ValueError as exc:
         raise StudyError(f"search.grid: {exc}") from None
+    trials = study.samples if points is None else len(points)
+    _check(not study.search.repeats or study.search.top_k <= trials,
+           f"search.top_k = {study.search.top_k}: must be <= the trials of {gan} ({trials})")
     if points is None:
         try:
             point = search_spaces.default_point(gan, study.family)

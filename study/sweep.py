@@ -33,7 +33,7 @@ from study import tracking
 from study.callbacks import TrialRunCloser, progress_reporter
 from study.cluster import trial_slots
 from study.reconcile import reconcile_sweep, remove_dir
-from study.routing import GridPoints, PerGanScheduler, PerGanSearcher, trial_label
+from study.routing import FixedPoints, PerGanScheduler, PerGanSearcher, trial_label
 from study.study_file import StudyFile
 from study.trainable import train_gan
 from trainables.config import resolve_config
@@ -93,7 +93,7 @@ def metric_of(study: StudyFile, gan: str | None = None) -> tuple[str, str]:
 def _gan_searcher(study: StudyFile, gan: str, metric: str, mode: str):
     points = study.grid_points(gan)
     if points is not None:
-        return GridPoints(points, metric, mode)
+        return FixedPoints([{"grid_point": p} for p in points], metric, mode)
     storage = optuna.storages.RDBStorage(f"sqlite:///{study.study_dir.resolve()}/optuna.db")
     return OptunaSearch(
         space=search_spaces.bind_space(gan, study.family), metric=metric, mode=mode,
@@ -107,8 +107,29 @@ def max_concurrent(study: StudyFile) -> int:
     return study.max_concurrent or max(1, trial_slots(study.resources.cpu, study.resources.gpu))
 
 
+def make_tuner(study: StudyFile, state: dict, name: str, searcher, scheduler, num_samples: int):
+    """A Tuner of the study's trials in ``<tune_storage>/<name>/``: ``searcher`` behind the
+    study-wide ConcurrencyLimiter, the trials' MLflow runs closed by the driver, the 2 best
+    checkpoints kept (+ the latest), ``max_failures`` retries, ``<gan>_<trial id>`` names."""
+    metric, mode = metric_of(study)
+    closer = TrialRunCloser(state["tracking_uri"], state["experiment_id"], state["parent_run_id"],
+                            metric, mode, study.max_steps, study.max_t)
+    run_config = tune.RunConfig(
+        name=name, storage_path=study.tune_storage,
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=metric,
+                                                checkpoint_score_order=mode),
+        failure_config=tune.FailureConfig(max_failures=study.max_failures),
+        callbacks=[closer], progress_reporter=progress_reporter(study, metric), verbose=1)
+    tune_config = tune.TuneConfig(
+        metric=metric, mode=mode, search_alg=ConcurrencyLimiter(searcher, max_concurrent(study)),
+        scheduler=scheduler, num_samples=num_samples, reuse_actors=False,  # see the module docstring
+        trial_name_creator=trial_label, trial_dirname_creator=trial_label)
+    return tune.Tuner(_trainable(study), param_space=param_space(study, state),
+                      tune_config=tune_config, run_config=run_config)
+
+
 def build_tuner(study: StudyFile, state: dict):
-    """The Tuner of the study's sweep (see the module docstring)."""
+    """The Tuner of the study's search sweep (see the module docstring)."""
     metric, mode = metric_of(study)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     searcher = PerGanSearcher(
@@ -122,21 +143,8 @@ def build_tuner(study: StudyFile, state: dict):
                                  reduction_factor=study.scheduler.reduction_factor)
     else:
         make = FIFOScheduler
-    closer = TrialRunCloser(state["tracking_uri"], state["experiment_id"], state["parent_run_id"],
-                            metric, mode, study.max_steps, study.max_t)
-    run_config = tune.RunConfig(
-        name=SWEEP_DIR, storage_path=study.tune_storage,
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=metric,
-                                                checkpoint_score_order=mode),
-        failure_config=tune.FailureConfig(max_failures=study.max_failures),
-        callbacks=[closer], progress_reporter=progress_reporter(study, metric), verbose=1)
-    tune_config = tune.TuneConfig(
-        metric=metric, mode=mode, search_alg=ConcurrencyLimiter(searcher, max_concurrent(study)),
-        scheduler=PerGanScheduler(make, list(study.gans), metric, mode),
-        num_samples=total_trials(study), reuse_actors=False,  # see the module docstring
-        trial_name_creator=trial_label, trial_dirname_creator=trial_label)
-    return tune.Tuner(_trainable(study), param_space=param_space(study, state),
-                      tune_config=tune_config, run_config=run_config)
+    return make_tuner(study, state, SWEEP_DIR, searcher, PerGanScheduler(make, list(study.gans), metric, mode),
+                      total_trials(study))
 
 
 def expected_trials(study: StudyFile, gan: str) -> int:
@@ -161,18 +169,23 @@ def sweep_trial_ids(results) -> set[str]:
     return {trial.trial_id for trial in analysis.trials}
 
 
+def restored_or_new(study: StudyFile, state: dict, name: str, resume: bool, build):
+    """The Tuner of ``<tune_storage>/<name>/``: restored when resuming an experiment Tune can
+    restore, else ``build()`` (an experiment that never saved a restorable state is started
+    again, its leftover MLflow runs closed)."""
+    exp_dir = f"{study.tune_storage}/{name}"
+    if resume and tune.Tuner.can_restore(exp_dir):
+        print(f"restoring the interrupted {'sweep' if name == SWEEP_DIR else name} from {exp_dir}", flush=True)
+        return tune.Tuner.restore(exp_dir, trainable=_trainable(study), param_space=param_space(study, state),
+                                  resume_unfinished=True, resume_errored=True)
+    if remove_dir(exp_dir):
+        tracking.kill_running(state["tracking_uri"], state["experiment_id"], state["parent_run_id"])
+    return build()
+
+
 def run_sweep(study: StudyFile, state: dict, *, resume: bool) -> None:
     """Run (or restore and finish) the study's sweep; raises StudyInterrupted if cut short."""
-    exp_dir = f"{study.tune_storage}/{SWEEP_DIR}"
-    if resume and tune.Tuner.can_restore(exp_dir):
-        print(f"restoring the interrupted sweep from {exp_dir}", flush=True)
-        tuner = tune.Tuner.restore(exp_dir, trainable=_trainable(study),
-                                   param_space=param_space(study, state),
-                                   resume_unfinished=True, resume_errored=True)
-    else:
-        if remove_dir(exp_dir):  # started but never saved a restorable state: start it again
-            tracking.kill_running(state["tracking_uri"], state["experiment_id"], state["parent_run_id"])
-        tuner = build_tuner(study, state)
+    tuner = restored_or_new(study, state, SWEEP_DIR, resume, lambda: build_tuner(study, state))
     metric, mode = metric_of(study)
     quotas = ", ".join(f"{gan} {expected_trials(study, gan)}" for gan in study.gans)
     print(f"sweep: {total_trials(study)} trials ({quotas}), {max_concurrent(study)} at once, "

@@ -44,6 +44,8 @@ TAG_DIVERGED_LOSSES = "diverged_losses"  # JSON of those losses ("nan", "inf" as
 TAG_KIND = "kind"  # "study" (parent) | "trial" (child)
 TAG_PLACEMENTS = "placements"  # JSON list, one entry per (re)start: node, pid, GPUs, device, step
 TAG_RESUMED_FROM = "resumed_from_step"  # step of the checkpoint the latest restart loaded
+TAG_REPEAT_OF = "repeat_of"  # search.repeats: trial id of the search trial whose configuration this run repeats
+TAG_SEED = "seed"  # the run's training seed (run.seed)
 
 SAMPLES_DIR = "samples"  # artifact folder of the per-evaluation sample images
 CHECKPOINTS_DIR = "checkpoints"  # artifact folder holding best.pt
@@ -101,10 +103,13 @@ def log_config(client, run_id: str, cfg_dict: dict) -> None:
         client.log_artifact(run_id, str(path))
 
 
-def run_name(gan: str, index: int | None, trial_name: str) -> str:
+def run_name(gan: str, index: int | None, trial_name: str, seed: int | None = None) -> str:
     """A trial's MLflow run name: ``<gan> #<k>`` (its k-th trial of the study; the Tune trial
-    id is the ``trial_id`` tag), or Tune's trial name outside a study sweep."""
-    return f"{gan} #{index}" if index is not None else trial_name
+    id is the ``trial_id`` tag), ``<gan> #<k> seed <s>`` for a repeat of trial k with seed s
+    (``search.repeats``), or Tune's trial name outside a study sweep."""
+    if index is None:
+        return trial_name
+    return f"{gan} #{index}" + (f" seed {seed}" if seed is not None else "")
 
 
 def find_trial_run(client, study: dict, trial_id: str):
@@ -158,10 +163,13 @@ class TrialTracker:
         tags = {TAG_PARENT: self.study["parent_run_id"], TAG_TRIAL_ID: trial_id,
                 TAG_GAN: cfg.gan, TAG_STUDY: self.study["study_name"], TAG_PRIMARY: metric,
                 TAG_MODE: mode, TAG_SEARCHED: json.dumps(point, sort_keys=True)[:PARAM_VALUE_MAX],
-                TAG_KIND: "trial", "dataset": cfg.data.name,
+                TAG_KIND: "trial", "dataset": cfg.data.name, TAG_SEED: str(cfg.seed),
                 TAG_RANK: json.dumps(self.rank.to_dict())}
-        run = self.client.create_run(self.study["experiment_id"], tags=tags,
-                                     run_name=run_name(cfg.gan, self.study.get("trial_index"), trial_name))
+        repeat_of = self.study.get("repeat_of")
+        if repeat_of:
+            tags[TAG_REPEAT_OF] = repeat_of
+        name = run_name(cfg.gan, self.study.get("trial_index"), trial_name, cfg.seed if repeat_of else None)
+        run = self.client.create_run(self.study["experiment_id"], tags=tags, run_name=name)
         log_params(self.client, run.info.run_id, trial_params(cfg.to_dict(), point))
         log_config(self.client, run.info.run_id, cfg.to_dict())
         return run.info.run_id

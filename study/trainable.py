@@ -48,7 +48,7 @@ from trainables.ranking import RankRule
 from trainables.train import Diverged, fit
 
 STUDY_KEYS = ("tracking_uri", "experiment_id", "parent_run_id", "study_name", "gan", "search", "trial_index",
-              "loss_every", "flush_every", "metric", "mode", "rank")
+              "loss_every", "flush_every", "metric", "mode", "rank", "repeat_of")
 
 
 def trial_point(config: dict) -> dict:

@@ -24,3 +24,13 @@ def test_benchmark_smoke(script, mnist_cache_dir):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     assert proc.stdout.strip(), "a benchmark prints its table"
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is visible")
+def test_gpu_check_says_no_cuda_device_and_writes_nothing(tmp_path):
+    out = tmp_path / "gpu.md"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu.py"), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stdout.count("\n") == 1 and "no CUDA device found" in proc.stdout
+    assert not out.exists()

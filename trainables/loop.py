@@ -50,7 +50,7 @@ class GanRun:
         self.nets = build_nets(
             cfg.net.arch, data_shape=self.data_shape, z_dim=cfg.net.z_dim,
             embed_dim=self.objective.embed_dim, normalize_embedding=self.objective.normalize_embedding,
-            sn=cfg.net.sn, with_encoder=self.objective.needs_encoder, **cfg.net.kwargs,
+            sn=cfg.net.sn, sn_scale=cfg.net.sn_scale, with_encoder=self.objective.needs_encoder, **cfg.net.kwargs,
         )
         for net in self.nets.values():
             net.to(self.device).train()

@@ -26,6 +26,8 @@ EVAL_KID = "eval/kid"  # images: kernel inception distance (mean)
 EVAL_IS = "eval/is"  # images: inception score (mean)
 EVAL_CLASS_ENTROPY = "eval/class_entropy"  # MNIST: entropy of predicted-class histogram
 EVAL_CLASS_L2 = "eval/class_l2"  # MNIST: L2 distance of that histogram to uniform
+EVAL_PRECISION = "eval/precision"  # improved precision, k = 3 (features; toy: the 2D points)
+EVAL_RECALL = "eval/recall"  # improved recall, k = 3 (trainables.metrics.prc)
 
 STEP = "step"  # training iteration at which a result was measured
 
@@ -39,29 +41,32 @@ TRAINED_EVALS = "trained/evals"  # evaluations so far
 DIVERGED = "diverged"  # result key (1) of a trial's final report when its losses diverged
 
 TOY, IMAGES = "toy", "images"  # metric families (the data family groups of trainables.config)
+BOTH = (TOY, IMAGES)
 
 
 @dataclass(frozen=True)
 class Metric:
     name: str  # the logged key (Ray Tune result, MLflow metric)
     mode: str  # "max" | "min": which direction is better
-    family: str  # TOY | IMAGES: the datasets that log it
+    families: tuple[str, ...]  # of TOY, IMAGES: the datasets that log it
     label: str  # display name in tables and plots
     measure: str  # the key its measuring function returns
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
-    Metric(EVAL_FIT, "max", TOY, "fit", "fit"),
-    Metric(EVAL_MODES, "max", TOY, "modes", "modes"),
-    Metric(EVAL_MODES_20, "max", TOY, "modes_20", "modes_20"),
-    Metric(EVAL_HQ, "max", TOY, "% HQ", "hq"),
-    Metric(EVAL_KL, "min", TOY, "KL", "kl"),
-    Metric(EVAL_JSD, "min", TOY, "JSD", "jsd"),
-    Metric(EVAL_FID, "min", IMAGES, "FID", "fid"),
-    Metric(EVAL_KID, "min", IMAGES, "KID", "kid"),
-    Metric(EVAL_IS, "max", IMAGES, "IS", "is"),
-    Metric(EVAL_CLASS_ENTROPY, "max", IMAGES, "class entropy", "class_entropy"),
-    Metric(EVAL_CLASS_L2, "min", IMAGES, "class L2", "class_l2"),
+    Metric(EVAL_FIT, "max", (TOY,), "fit", "fit"),
+    Metric(EVAL_MODES, "max", (TOY,), "modes", "modes"),
+    Metric(EVAL_MODES_20, "max", (TOY,), "modes_20", "modes_20"),
+    Metric(EVAL_HQ, "max", (TOY,), "% HQ", "hq"),
+    Metric(EVAL_KL, "min", (TOY,), "KL", "kl"),
+    Metric(EVAL_JSD, "min", (TOY,), "JSD", "jsd"),
+    Metric(EVAL_FID, "min", (IMAGES,), "FID", "fid"),
+    Metric(EVAL_KID, "min", (IMAGES,), "KID", "kid"),
+    Metric(EVAL_IS, "max", (IMAGES,), "IS", "is"),
+    Metric(EVAL_CLASS_ENTROPY, "max", (IMAGES,), "class entropy", "class_entropy"),
+    Metric(EVAL_CLASS_L2, "min", (IMAGES,), "class L2", "class_l2"),
+    Metric(EVAL_PRECISION, "max", BOTH, "precision", "precision"),
+    Metric(EVAL_RECALL, "max", BOTH, "recall", "recall"),
 )}
 
 PRIMARY = {TOY: EVAL_FIT, IMAGES: EVAL_FID}  # the metric a study optimises unless search.metric says
@@ -79,4 +84,4 @@ def mode_of(name: str) -> str:
 
 def metrics_of(family: str) -> dict[str, str]:
     """``{measure key: metric name}`` of a family (:data:`TOY` or :data:`IMAGES`), table order."""
-    return {m.measure: m.name for m in METRICS.values() if m.family == family}
+    return {m.measure: m.name for m in METRICS.values() if family in m.families}

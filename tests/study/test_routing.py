@@ -10,14 +10,14 @@ from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from study.routing import GridPoints, PerGanScheduler, PerGanSearcher
+from study.routing import FixedPoints, PerGanScheduler, PerGanSearcher
 
 
-class Recording(GridPoints):
+class Recording(FixedPoints):
     """A grid that records the results it is told."""
 
     def __init__(self, points):
-        super().__init__(points, "eval/fit", "max")
+        super().__init__([{"grid_point": p} for p in points], "eval/fit", "max")
         self.told = []
 
     def on_trial_complete(self, trial_id, result=None, error=False):

@@ -119,8 +119,19 @@ def test_mlflow_one_parent_one_child_per_trial_all_closed(study_run, mlflow_runs
     assert len(parents) == 1 and parents[0].info.run_id == state["parent_run_id"]
     assert parents[0].info.status == "FINISHED"
     note = parents[0].data.tags["mlflow.note.content"]  # the study's front page in the MLflow UI
-    assert all(f"[{gan} best](#/experiments/{state['experiment_id']}/runs/" in note for gan in GANS)
+    rows = json.loads((study_run["dir"] / "leaderboard.json").read_text())
+    for row in rows:  # a compact leaderboard whose rows link to each GAN's best trial
+        assert f"| {row['gan']} | [{row['run_name']}](#/experiments/{state['experiment_id']}/runs/{row['run_id']}) |" in note
     assert "expected best eval/fit after k trials" in note.lower()
+    # the study's figures on the parent: best samples side by side, every trial's curve per GAN
+    figures = {a.path: a.file_size for a in client.list_artifacts(state["parent_run_id"])}
+    assert {"best_samples.png", "curves.png", "budget_curves.png", "leaderboard.md"} <= set(figures)
+    from PIL import Image
+
+    for name in ("best_samples.png", "curves.png"):
+        local = client.download_artifacts(state["parent_run_id"], name, str(study_run["dir"] / "downloaded"))
+        width, height = Image.open(local).size
+        assert width > 1.5 * height  # one panel per GAN, side by side (2 GANs)
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == state["parent_run_id"]]
     assert len(children) == len(runs) - 1 == len(GANS) * TRIALS
     assert collections.Counter(r.data.tags["gan"] for r in children) == {g: TRIALS for g in GANS}
@@ -149,7 +160,8 @@ def test_mlflow_one_parent_one_child_per_trial_all_closed(study_run, mlflow_runs
 
 def test_leaderboard_names_the_best_trial(study_run, mlflow_runs, capsys):
     """Ranked value = the best eval/fit at step >= the first ASHA rung (the untrained step 0
-    never ranks), recomputed here from the raw curves; extras are modes_20, hq and kl."""
+    never ranks), recomputed here from the raw curves; extras are modes_20, hq, kl, precision and
+    recall at the ranked step."""
     from study.cli import main
 
     client, runs = mlflow_runs
@@ -173,11 +185,36 @@ def test_leaderboard_names_the_best_trial(study_run, mlflow_runs, capsys):
         top_runs = {r.info.run_id for r in runs if r.data.tags.get("gan") == row["gan"]
                     and ranked(r.info.run_id) == row["value"]}
         assert row["run_id"] in top_runs
-        assert set(row["extras"]) == {"eval/modes_20", "eval/hq", "eval/kl"}
+        assert set(row["extras"]) == {"eval/modes_20", "eval/hq", "eval/kl", "eval/precision", "eval/recall"}
+        history = client.get_metric_history(row["run_id"], "eval/precision")
+        assert row["extras"]["eval/precision"] == next(m.value for m in history if m.step == row["step"])
     assert rows[0]["value"] == max(v for v, _ in best.values())
     assert main(["best", str(study_run["dir"])]) == 0
     out = capsys.readouterr().out
     assert rows[0]["run_id"] in out and rows[0]["gan"] in out
+
+
+def test_mlflow_runs_table_sorted_by_best_metric_matches_the_leaderboard(study_run):
+    """What the MLflow UI does when a researcher sorts the runs table by ``best/eval/fit`` (and
+    filters one GAN): ``search_runs`` ordered by that metric puts each GAN's leaderboard winner
+    first, and the whole study's first run is the registered winner."""
+    from mlflow import MlflowClient
+
+    state = study_run["state"]
+    client = MlflowClient(state["tracking_uri"])
+    rows = json.loads((study_run["dir"] / "leaderboard.json").read_text())
+    order = ["metrics.`best/eval/fit` DESC", "metrics.`best/step` ASC"]
+    trials = f"tags.`mlflow.parentRunId` = '{state['parent_run_id']}'"
+    top = client.search_runs([state["experiment_id"]], trials, order_by=order, max_results=1)[0]
+    assert top.info.run_id == rows[0]["run_id"]
+    for row in rows:
+        first = client.search_runs([state["experiment_id"]], f"{trials} and tags.gan = '{row['gan']}'",
+                                   order_by=order, max_results=1)[0]
+        assert first.data.metrics["best/eval/fit"] == row["value"]
+        assert first.info.run_name.startswith(f"{row['gan']} #")
+    parent = client.get_run(state["parent_run_id"])
+    assert parent.data.metrics["best/eval/fit"] == rows[0]["value"]
+    assert {f"best/{r['gan']}/eval/fit" for r in rows} <= set(parent.data.metrics)
 
 
 def test_mlflow_best_metrics_agree_with_the_curves(study_run, mlflow_runs):
@@ -244,6 +281,68 @@ def test_best_checkpoint_loads_and_sample_writes_png(study_run, tmp_path, capsys
     assert "2D points" in capsys.readouterr().err
     assert main(["sample", "0123456789abcdef", "--tracking-uri", state["tracking_uri"]]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_copied_study_is_refused_until_relocated(study_run, tmp_path, capsys):
+    """A study folder copied elsewhere: its commands refuse with the fix (they would read the
+    original's database); `study relocate` points the copy's artifacts and state at the copy,
+    after which `study best` / `study sample --best` work from the copy's own files."""
+    import shutil
+
+    from mlflow import MlflowClient
+
+    from study.cli import main
+
+    copy = tmp_path / "elsewhere" / "e2e"
+    shutil.copytree(study_run["dir"], copy, ignore=shutil.ignore_patterns("sweep"))
+    assert main(["best", str(copy)]) == 2
+    assert f"study relocate {copy}" in capsys.readouterr().err
+    assert main(["relocate", str(copy)]) == 0
+    assert "artifact locations rewritten" in capsys.readouterr().out
+    state = json.loads((copy / "study_state.json").read_text())
+    assert state["tracking_uri"] == f"sqlite:///{copy}/mlflow.db"
+    assert f"storage_path: {copy.parent}" in (copy / "study.yaml").read_text()
+    client = MlflowClient(state["tracking_uri"])
+    runs = client.search_runs([state["experiment_id"]], max_results=100)
+    assert runs and all(r.info.artifact_uri.startswith(f"{copy}/") or
+                        r.info.artifact_uri.startswith(f"file://{copy}/") for r in runs)
+    assert main(["best", str(copy)]) == 0
+    out = tmp_path / "from_copy.png"
+    assert main(["sample", "--best", str(copy), "-o", str(out)]) == 0
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    assert main(["relocate", str(copy)]) == 0  # idempotent
+    assert "already in place" in capsys.readouterr().out
+    renamed = tmp_path / "renamed"
+    copy.rename(renamed)
+    assert main(["relocate", str(renamed)]) == 2
+    assert "must keep the study's name 'e2e'" in capsys.readouterr().err
+
+
+def test_printed_optuna_dashboard_command_opens_the_study_storage(study_run):
+    """The summary prints `optuna-dashboard sqlite:///.../optuna.db`; optuna-dashboard's own WSGI
+    app on that storage lists one Optuna study per GAN with every trial of the GAN."""
+    import re
+    from wsgiref.util import setup_testing_defaults
+
+    optuna_dashboard = pytest.importorskip("optuna_dashboard")
+    storage = re.search(r"optuna-dashboard (sqlite:///\S+/optuna\.db)", study_run["out2"]).group(1)
+    assert storage == f"sqlite:///{study_run['dir']}/optuna.db"
+    app = optuna_dashboard.wsgi(storage)
+
+    def get(path):
+        env = {}
+        setup_testing_defaults(env)
+        env["PATH_INFO"] = path
+        status = {}
+        body = b"".join(app(env, lambda s, headers, exc=None: status.setdefault("s", s)))
+        assert status["s"].startswith("200"), (path, status)
+        return json.loads(body)
+
+    studies = {s["study_name"]: s["study_id"] for s in get("/api/studies")["study_summaries"]}
+    assert set(studies) == {f"e2e-{gan}" for gan in GANS}
+    for name, study_id in studies.items():
+        detail = get(f"/api/studies/{study_id}")
+        assert len(detail["trials"]) == TRIALS, name
 
 
 def test_this_process_never_started_ray():

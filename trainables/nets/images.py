@@ -33,6 +33,17 @@ def check_image_shape(data_shape: Sequence[int], sizes_ok, requirement: str) -> 
     return tuple(int(s) for s in data_shape)
 
 
+def scaled(channels: int, width: float) -> int:
+    """``channels * width`` rounded, at least 1 (``width`` < 1 thins a net for CPU runs)."""
+    return max(1, round(channels * width))
+
+
+def check_width(width: float) -> float:
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 4:
+        raise ValueError(f"width = {width!r}: expected a number in (0, 4] (channel multiplier; 1 = the paper's nets)")
+    return float(width)
+
+
 def _sndcgan_shape(data_shape: Sequence[int]) -> Tuple[int, int, int]:
     return check_image_shape(data_shape, lambda h, w: h % 8 == 0 and w % 8 == 0,
                              "H and W multiples of 8 (32 for CIFAR-10, 48 for STL-10)")
@@ -42,18 +53,20 @@ class SNDCGANGenerator(nn.Module):
     """Table S1 (a): ``z -> dense h*w*512 (linear) -> [deconv 4x4 s2 (256, 128, 64), BN, ReLU]
     -> conv 3x3 s1 to C -> tanh``, with ``h = H/8``, ``w = W/8`` (4 for 32x32, 6 for 48x48).
 
-    The dense layer has no BN/activation, as the table writes it ("dense, linear").
+    The dense layer has no BN/activation, as the table writes it ("dense, linear"). ``width``
+    multiplies every channel count (1: Table S1).
     """
 
-    def __init__(self, z_dim: int, data_shape: Sequence[int]):
+    def __init__(self, z_dim: int, data_shape: Sequence[int], width: float = 1.0):
         super().__init__()
         check_embed_dim(z_dim, "z_dim")
-        channels, height, width = _sndcgan_shape(data_shape)
-        self.start = (512, height // 8, width // 8)
-        self.project = nn.Linear(z_dim, 512 * self.start[1] * self.start[2])
+        width = check_width(width)
+        channels, height, wide = _sndcgan_shape(data_shape)
+        self.start = (scaled(512, width), height // 8, wide // 8)
+        self.project = nn.Linear(z_dim, self.start[0] * self.start[1] * self.start[2])
         layers: List[nn.Module] = []
-        previous = 512
-        for out in SNDCGAN_G_WIDTHS:
+        previous = self.start[0]
+        for out in (scaled(c, width) for c in SNDCGAN_G_WIDTHS):
             layers += [nn.ConvTranspose2d(previous, out, 4, 2, 1), nn.BatchNorm2d(out), nn.ReLU()]
             previous = out
         layers += [nn.Conv2d(previous, channels, 3, 1, 1), nn.Tanh()]
@@ -70,17 +83,21 @@ class SNDCGANCritic(nn.Module):
     ``sn`` ("none" | "pim" | "pico") wraps every conv and the dense layer; for PICO each conv gets
     the input shape it sees for this image size. Output ``(n, embed_dim)``. With ``sn="none"``,
     ``embed_dim = z_dim`` and ``normalize=False`` this is also the GN-GAN image encoder.
+    ``width`` multiplies every channel count (1: Table S1).
     """
 
     def __init__(self, data_shape: Sequence[int], embed_dim: int,
                  normalize: bool = False,  # raw embedding / logit
                  sn: str = "none",  # no spectral normalisation
-                 n_power_iterations: int = 1):  # one power-iteration step per training forward
+                 n_power_iterations: int = 1,  # one power-iteration step per training forward
+                 width: float = 1.0):  # channel multiplier (Table S1's widths)
         super().__init__()
         check_embed_dim(embed_dim)
+        width = check_width(width)
         shape = _sndcgan_shape(data_shape)
         layers: List[nn.Module] = []
         for kernel, stride, out in SNDCGAN_D_LAYERS:
+            out = scaled(out, width)
             padding = 1  # 3x3 s1 keeps the size, 4x4 s2 halves it
             conv = nn.Conv2d(shape[0], out, kernel, stride, padding)
             layers += [spectral_norm(conv, sn, input_shape=shape, n_power_iterations=n_power_iterations),

@@ -25,6 +25,11 @@ ACTIVATIONS = {
 
 Hidden = Union[int, Sequence[int]]
 
+# Normalisation after each hidden Linear (before its activation). "batch": BatchNorm1d over the
+# batch of the call, as in the DCGAN nets of MLGAN and MBGAN (each D call normalises its own
+# batch: real and fake batches separately, like Radford et al.'s code).
+NORMS = ("none", "batch")
+
 
 def make_activation(name: str) -> nn.Module:
     """A fresh activation module from :data:`ACTIVATIONS` by name."""
@@ -55,7 +60,8 @@ class MLP(nn.Module):
     ``hidden`` is one width repeated ``depth`` times, or a sequence of widths (``depth`` then
     None or its length). ``act`` / ``out_act`` are names from :data:`ACTIVATIONS`
     (``out_act=None``: linear output). ``sn`` ("none" | "pim" | "pico") is applied to every
-    Linear layer (PICO equals PIM on linear layers). Input ``(n, in_dim)``, output ``(n, out_dim)``.
+    Linear layer (PICO equals PIM on linear layers). ``norm`` (:data:`NORMS`) follows every hidden
+    Linear. Input ``(n, in_dim)``, output ``(n, out_dim)``.
     """
 
     def __init__(self, in_dim: int, hidden: Hidden,
@@ -63,14 +69,20 @@ class MLP(nn.Module):
                  act: str = "relu",  # GN-GAN's hidden activation
                  out_dim: int = 1,  # a scalar score
                  sn: str = "none",  # no spectral normalisation
-                 out_act: Optional[str] = None):  # linear output
+                 out_act: Optional[str] = None,  # linear output
+                 norm: str = "none"):  # no normalisation of the hidden layers
         super().__init__()
         widths = _widths(hidden, depth)
+        if norm not in NORMS:
+            raise ValueError(f"norm = {norm!r}: expected one of {', '.join(map(repr, NORMS))}")
         check_embed_dim(out_dim, "out_dim")
         layers = []
         previous = in_dim
         for width in widths:
-            layers += [spectral_norm(nn.Linear(previous, width), sn), make_activation(act)]
+            layers.append(spectral_norm(nn.Linear(previous, width), sn))
+            if norm == "batch":
+                layers.append(nn.BatchNorm1d(width))
+            layers.append(make_activation(act))
             previous = width
         layers.append(spectral_norm(nn.Linear(previous, out_dim), sn))
         if out_act is not None:
@@ -99,11 +111,13 @@ class MLPGenerator(nn.Module):
     def __init__(self, z_dim: int, data_shape: Sequence[int], hidden: Hidden,
                  depth: Optional[int] = None,  # None only when hidden is a sequence of widths
                  act: str = "relu",  # GN-GAN's hidden activation
-                 out_act: Optional[str] = None):  # linear output
+                 out_act: Optional[str] = None,  # linear output
+                 norm: str = "none"):  # no normalisation of the hidden layers
         super().__init__()
         check_embed_dim(z_dim, "z_dim")
         self.data_shape = _check_shape(data_shape)
-        self.mlp = MLP(z_dim, hidden, depth, act, int(math.prod(self.data_shape)), "none", out_act)
+        self.mlp = MLP(z_dim, hidden, depth, act, int(math.prod(self.data_shape)), "none", out_act,
+                       norm)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.mlp(z).reshape(z.shape[0], *self.data_shape)
@@ -122,11 +136,13 @@ class MLPCritic(nn.Module):
                  depth: Optional[int] = None,  # None only when hidden is a sequence of widths
                  act: str = "relu",  # GN-GAN's hidden activation
                  normalize: bool = False,  # raw embedding / logit
-                 sn: str = "none"):  # no spectral normalisation
+                 sn: str = "none",  # no spectral normalisation
+                 norm: str = "none"):  # no normalisation of the hidden layers
         super().__init__()
         check_embed_dim(embed_dim)
         self.data_shape = _check_shape(data_shape)
-        self.mlp = MLP(int(math.prod(self.data_shape)), hidden, depth, act, embed_dim, sn)
+        self.mlp = MLP(int(math.prod(self.data_shape)), hidden, depth, act, embed_dim, sn,
+                       norm=norm)
         self.project = SphereProjection() if normalize else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

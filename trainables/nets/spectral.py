@@ -202,7 +202,8 @@ _OPERATORS = {"pim": _pim_operator, "pico": _pico_operator}
 
 
 class SpectralNormed(nn.Module):
-    """A Linear/Conv2d layer whose weight is used as ``W / sigma(W)`` (see the module docstring).
+    """A Linear/Conv2d layer whose weight is used as ``scale * W / sigma(W)`` (see the module
+    docstring; ``scale`` is 1 unless set).
 
     ``self.module`` keeps the raw parameters (``module.weight``, ``module.bias``); the buffers
     ``vec_in`` (input-space, shape ``(in_features,)`` or ``(1, C, H, W)``) and ``vec_out``
@@ -224,6 +225,10 @@ class SpectralNormed(nn.Module):
         self.method = method
         self.n_power_iterations = n_power_iterations
         self.eps = eps
+        # Multiplies the normalised weight: the layer's norm is ``scale`` instead of 1. The
+        # official repulsive MMD-GAN code scales every SN layer of D by act_k = 64 ** 0.125
+        # (set by ``build_nets(sn_scale=...)``, ``net.sn_scale``).
+        self.scale = 1.0
         self._forward_fn = _forward_for(module)
         self._operator = _OPERATORS[method](module, input_shape)
         self.input_shape = tuple(input_shape) if isinstance(self._operator, _ConvOperator) else None
@@ -245,8 +250,9 @@ class SpectralNormed(nn.Module):
                            self.vec_out.clone())
 
     def effective_weight(self) -> torch.Tensor:
-        """``W / sigma`` as used by the forward pass (no power-iteration update)."""
-        return self.module.weight / self.sigma()
+        """``scale * W / sigma`` as used by the forward pass (no power-iteration update)."""
+        weight = self.module.weight / self.sigma()
+        return weight if self.scale == 1.0 else self.scale * weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_shape is not None and tuple(x.shape[-3:]) != self.input_shape:
@@ -262,7 +268,8 @@ class SpectralNormed(nn.Module):
 
     def extra_repr(self) -> str:
         shape = f", input_shape={self.input_shape}" if self.input_shape is not None else ""
-        return f"method={self.method!r}, n_power_iterations={self.n_power_iterations}{shape}"
+        scale = f", scale={self.scale:g}" if self.scale != 1.0 else ""
+        return f"method={self.method!r}, n_power_iterations={self.n_power_iterations}{shape}{scale}"
 
 
 def _forward_for(module: nn.Module) -> Callable:

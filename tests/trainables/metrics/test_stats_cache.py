@@ -64,7 +64,7 @@ def test_second_evaluation_does_no_real_feature_extraction(tmp_path):
     out1 = first.evaluate(fake)
     assert real.calls == 1 and first.last_cache_hit is False
     assert sum(seen) == 40 + 20  # num_samples real images, then the fakes
-    assert set(out1) == {"fid", "kid", "class_entropy", "class_l2"}
+    assert set(out1) == {"fid", "kid", "precision", "recall", "class_entropy", "class_l2"}
 
     # same evaluator again: the fakes only
     seen.clear()

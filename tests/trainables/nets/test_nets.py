@@ -106,6 +106,31 @@ def test_sndcgan_generator_structure():
     assert out.abs().max() <= 1.0  # tanh output
 
 
+def test_sndcgan_width_multiplies_every_channel_count():
+    nets = build_nets("sndcgan", data_shape=(1, 32, 32), z_dim=16, embed_dim=3, width=0.25, with_encoder=True)
+    deconvs = [m for m in nets["G"].modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert [c.out_channels for c in deconvs] == [64, 32, 16]
+    assert nets["G"].project.out_features == 4 * 4 * 128
+    convs = [m for m in nets["D"].modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [16, 32, 32, 64, 64, 128, 128]
+    assert [c.out_channels for c in nets["E"].modules() if isinstance(c, nn.Conv2d)] == [16, 32, 32, 64, 64, 128, 128]
+    assert nets["D"](nets["G"](torch.randn(2, 16))).shape == (2, 3)
+    for bad in (0, -1, 5, True, "1"):
+        with pytest.raises(ValueError, match="width"):
+            build_nets("sndcgan", data_shape=(1, 32, 32), z_dim=16, embed_dim=3, width=bad)
+
+
+def test_mlp_norm_batch_follows_every_hidden_layer():
+    nets = build_nets("mlp_mnist", data_shape=(1, 8, 8), z_dim=4, embed_dim=3, g_hidden=(5, 6), d_hidden=(7,),
+                      g_norm="batch", d_norm="batch")
+    assert [m.num_features for m in nets["G"].modules() if isinstance(m, nn.BatchNorm1d)] == [5, 6]
+    assert [m.num_features for m in nets["D"].modules() if isinstance(m, nn.BatchNorm1d)] == [7]
+    plain = build_nets("mlp_mnist", data_shape=(1, 8, 8), z_dim=4, embed_dim=3, g_hidden=(5, 6), d_hidden=(7,))
+    assert not [m for n in plain.values() for m in n.modules() if isinstance(m, nn.BatchNorm1d)]
+    with pytest.raises(ValueError, match="norm"):
+        build_nets("mlp_mnist", data_shape=(1, 8, 8), z_dim=4, embed_dim=3, d_norm="layer")
+
+
 def _mlp_param_count(widths):
     return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
 

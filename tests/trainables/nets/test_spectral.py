@@ -1,6 +1,7 @@
 """Spectral normalisation: PICO/PIM estimates against dense operator norms, module semantics."""
 
 import copy
+import math
 
 import pytest
 import torch
@@ -203,3 +204,58 @@ def test_bad_arguments():
     assert isinstance(layer, SpectralNormed)
     with pytest.raises(ValueError, match="input_shape"):
         layer(torch.randn(1, 3, 6, 6))
+
+
+def _jacobian_norm(net, x):
+    """Spectral norm of the dense Jacobian of ``net`` at one input ``x`` (shape (1, ...))."""
+    jac = torch.autograd.functional.jacobian(lambda v: net(v.reshape(x.shape)).reshape(-1), x.reshape(-1))
+    return torch.linalg.matrix_norm(jac, ord=2).item()
+
+
+@pytest.mark.parametrize("scale", [1.0, 64 ** 0.125, 0.5])
+def test_sn_scale_sets_each_layer_norm_and_the_lipschitz_bound(scale):
+    """``net.sn_scale`` (official repulsive MMD-GAN: act_k = 64 ** (1/8) on every SN layer):
+    every SN layer's exact norm is ``scale``, the product over the L layers is ``scale ** L``,
+    and with zero biases and leaky ReLUs (positively homogeneous) D's dense Jacobian is exactly
+    ``scale ** L`` times the unscaled one, at or below the bound ``scale ** L``."""
+    from trainables.nets.build import build_nets
+
+    torch.manual_seed(0)
+    nets = {s: build_nets("mlp_mnist", data_shape=(1, 4, 4), z_dim=3, embed_dim=5, sn="pim", sn_scale=s,
+                          g_hidden=(6,), d_hidden=(9, 7)) for s in (1.0, scale)}
+    plain, scaled = (nets[s]["D"].double() for s in (1.0, scale))
+    scaled.load_state_dict(plain.state_dict())  # same weights and power-iteration vectors
+    layers = [m for m in scaled.modules() if isinstance(m, SpectralNormed)]
+    assert len(layers) == 3 and all(m.scale == scale for m in layers)
+    for m in (plain, scaled):
+        for layer in (l for l in m.modules() if isinstance(l, SpectralNormed)):
+            with torch.no_grad():
+                layer.module.bias.zero_()
+    _train_forwards(plain, torch.randn(4, 1, 4, 4, dtype=torch.float64), 200)
+    scaled.load_state_dict(plain.state_dict())
+    plain.eval(), scaled.eval()
+    norms = [torch.linalg.matrix_norm(m.effective_weight().detach(), ord=2).item() for m in layers]
+    assert norms == pytest.approx([scale] * 3, rel=1e-6)
+    assert math.prod(norms) == pytest.approx(scale ** 3, rel=1e-6)
+    for _ in range(3):
+        x = torch.randn(1, 1, 4, 4, dtype=torch.float64)
+        base, lip = _jacobian_norm(plain, x), _jacobian_norm(scaled, x)
+        assert lip == pytest.approx(scale ** 3 * base, rel=1e-9)
+        assert lip <= scale ** 3 * (1 + 1e-6)
+
+
+def test_sn_scale_reaches_d_from_the_config_and_mmd_image_presets():
+    from trainables.config import resolve_config
+    from trainables.gans.base import MMD_SN_SCALE
+    from trainables.loop import GanRun
+
+    assert MMD_SN_SCALE == 64 ** 0.125
+    for gan in ("mmd_rep", "mmd_rbf", "mmd_rq"):
+        assert resolve_config({"gan": gan, "data": {"name": "cifar10"}}).net.sn_scale == MMD_SN_SCALE
+    assert resolve_config({"gan": "nsgan", "data": {"name": "cifar10"}}).net.sn_scale == 1.0
+    assert resolve_config({"gan": "mmd_rep", "data": {"name": "grid25"}}).net.sn_scale == 1.0
+    run = GanRun({"gan": "mmd_rep", "data": {"name": "grid25"}, "net": {"sn": "pim", "sn_scale": 2.0},
+                  "device": "cpu"})
+    assert {m.scale for m in run.nets["D"].modules() if isinstance(m, SpectralNormed)} == {2.0}
+    with pytest.raises(ValueError, match="sn_scale"):
+        resolve_config({"gan": "mmd_rep", "net": {"sn_scale": 0}})

@@ -1,0 +1,115 @@
+"""``search.repeats``: after the search, each GAN's top_k configurations retrained with new seeds
+as trials of the same study; the leaderboard ranks by the mean over seeds (study.repeats)."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STUDY = """
+name = "rep"
+gans = ["mbgan"]
+max_concurrent = 2
+[run]
+steps = 20
+seed = 5
+[run.data]
+name = "ring8"
+[run.eval]
+every = 10
+num_samples = 200
+[search]
+samples_per_gan = 3
+top_k = 2
+repeats = 2
+[scheduler]
+type = "none"
+"""
+
+
+def test_top_k_must_fit_the_trials(tmp_path):
+    from study.study_file import StudyError, parse_study
+
+    doc = {"name": "x", "gans": ["mbgan"], "run": {"data": {"name": "ring8"}},
+           "search": {"samples_per_gan": 2, "top_k": 3, "repeats": 1}}
+    with pytest.raises(StudyError, match="search.top_k = 3: must be <= the trials of mbgan"):
+        parse_study(doc)
+    doc["search"]["repeats"] = 0  # no repeats: top_k is not used
+    parse_study(doc)
+    with pytest.raises(StudyError, match="search.repeats"):
+        parse_study({**doc, "search": {"repeats": -1}})
+
+
+def test_best_configuration_is_ranked_by_its_mean_over_seeds():
+    """A lucky single seed (c: 0.9, never repeated) and a configuration whose search trial was
+    best but whose repeats are poor (a: mean 0.4) lose to the best mean (b: 0.45)."""
+    from study.report import _best_configuration
+
+    def t(trial_id, value, repeat_of=None, step=10):
+        return {"trial_id": trial_id, "value": value, "repeat_of": repeat_of, "mode": "max", "step": step,
+                "steps_trained": 20, "run_id": f"run-{trial_id}"}
+
+    trials = [t("a", 0.5), t("a1", 0.3, "a"), t("a2", 0.4, "a"), t("b", 0.45), t("b1", 0.44, "b"),
+              t("b2", 0.46, "b"), t("c", 0.9)]
+    row = _best_configuration(trials)
+    assert (row["trial_id"], row["value"], row["seeds"]) == ("b2", 0.46, 3)
+    assert row["mean"] == pytest.approx(0.45) and row["std"] == pytest.approx(statistics.stdev([0.45, 0.44, 0.46]))
+    assert _best_configuration([t("a", 0.5), t("c", 0.9)]) is None  # no repeats: the plain best run ranks
+    low = [dict(x, mode="min") for x in trials]  # a minimised metric (FID): the lowest mean wins
+    assert _best_configuration(low)["trial_id"] == "a1"
+
+
+@pytest.mark.slow
+def test_top_configurations_are_retrained_with_new_seeds_and_ranked_by_their_mean(tmp_path):
+    from mlflow import MlflowClient
+
+    (tmp_path / "rep.toml").write_text(STUDY)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run([sys.executable, "-m", "study.cli", "run", "rep.toml"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=400)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    assert "repeats: 4 trials" in out
+    state = json.loads((tmp_path / "studies" / "rep" / "study_state.json").read_text())
+    client = MlflowClient(state["tracking_uri"])
+    runs = client.search_runs([state["experiment_id"]], f"tags.`mlflow.parentRunId` = '{state['parent_run_id']}'")
+    search = {r.data.tags["trial_id"]: r for r in runs if "repeat_of" not in r.data.tags}
+    repeats = [r for r in runs if "repeat_of" in r.data.tags]
+    assert len(search) == 3 and len(repeats) == 4
+
+    def ranked(run):  # best eval/fit after step 0 (the default rank rule), recomputed from the curve
+        return max(m.value for m in client.get_metric_history(run.info.run_id, "eval/fit") if m.step > 0)
+
+    order = sorted(search.values(), key=ranked, reverse=True)
+    top2 = {r.data.tags["trial_id"] for r in order[:2]}
+    assert {r.data.tags["repeat_of"] for r in repeats} == top2
+    for trial_id in top2:
+        mine = [r for r in repeats if r.data.tags["repeat_of"] == trial_id]
+        assert sorted(r.data.tags["seed"] for r in mine) == ["6", "7"]  # run.seed + 1, + 2
+        original = search[trial_id]
+        assert original.data.tags["seed"] == "5"
+        assert all(r.data.tags["searched"] == original.data.tags["searched"] for r in mine)  # same configuration
+        assert sorted(r.info.run_name for r in mine) == [f"{original.info.run_name} seed {s}" for s in (6, 7)]
+        assert all(r.data.tags["stop_reason"] == "completed" for r in mine)
+    # the leaderboard row: the configuration with the best mean over its 3 seeds
+    means = {}
+    for trial_id in top2:
+        group = [search[trial_id]] + [r for r in repeats if r.data.tags["repeat_of"] == trial_id]
+        means[trial_id] = [ranked(r) for r in group]
+    winner = max(means, key=lambda t: statistics.fmean(means[t]))
+    (row,) = json.loads((tmp_path / "studies" / "rep" / "leaderboard.json").read_text())
+    assert row["seeds"] == 3 and row["trials"] == 3 and row["repeat_runs"] == 4
+    assert row["mean"] == pytest.approx(statistics.fmean(means[winner]))
+    assert row["std"] == pytest.approx(statistics.stdev(means[winner]))
+    assert row["value"] == max(means[winner])
+    group_ids = {search[winner].info.run_id} | {r.info.run_id for r in repeats if r.data.tags["repeat_of"] == winner}
+    assert row["run_id"] in group_ids
+    assert len(row["trial_values"]) == 3  # budget curves: the search trials only
+    assert "mean ± std (seeds)" in out
