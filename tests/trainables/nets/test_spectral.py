@@ -254,6 +254,7 @@ def test_sn_scale_reaches_d_from_the_config_and_mmd_image_presets():
         assert resolve_config({"gan": gan, "data": {"name": "cifar10"}}).net.sn_scale == MMD_SN_SCALE
     assert resolve_config({"gan": "nsgan", "data": {"name": "cifar10"}}).net.sn_scale == 1.0
     assert resolve_config({"gan": "mmd_rep", "data": {"name": "grid25"}}).net.sn_scale == 1.0
+    assert resolve_config({"gan": "mmd_rep", "data": {"name": "mnist"}}).net.sn_scale == 1.0  # MLPs, not the conv D
     run = GanRun({"gan": "mmd_rep", "data": {"name": "grid25"}, "net": {"sn": "pim", "sn_scale": 2.0},
                   "device": "cpu"})
     assert {m.scale for m in run.nets["D"].modules() if isinstance(m, SpectralNormed)} == {2.0}
