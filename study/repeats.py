@@ -24,7 +24,6 @@ from study.routing import FixedPoints, PerGanSearcher
 from study.state import write_state
 from study.study_file import StudyFile
 from study.sweep import StudyInterrupted, gan_constants, make_tuner, metric_of, restored_or_new, sweep_complete
-from trainables.ranking import better
 
 REPEATS_DIR = "repeats"  # the Tune experiment of the repeats, under the study's tune_storage
 _INDEX = re.compile(r"#(\d+)$")  # the k of a search trial's run name "<gan> #<k>"
@@ -37,16 +36,13 @@ def repeat_seeds(study: StudyFile) -> list[int]:
 
 
 def top_configurations(study: StudyFile, state: dict) -> dict[str, list[dict]]:
-    """Per GAN, its ``top_k`` ranked search trials (best first; ties: earlier step)."""
+    """Per GAN, its ``top_k`` ranked search trials (best first; ties: earlier step, then fewer
+    steps trained, as in the leaderboard)."""
     trials, _ = report.ranked_trials(state["tracking_uri"], state["experiment_id"], state["parent_run_id"])
     out = {}
     for gan in study.gans:
         mine = [t for t in trials if t["gan"] == gan and not t["repeat_of"]]
-        ordered = []
-        for t in mine:  # insertion sort with the leaderboard's own comparison (stable)
-            i = next((i for i, o in enumerate(ordered) if better(t["value"], o["value"], t["mode"])), len(ordered))
-            ordered.insert(i, t)
-        out[gan] = ordered[: study.search.top_k]
+        out[gan] = report.best_first(mine)[: study.search.top_k]
     return out
 
 

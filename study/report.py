@@ -10,6 +10,7 @@ best configuration by its mean over seeds wins (:func:`leaderboard`).
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 from pathlib import Path
@@ -112,6 +113,16 @@ def _first(a: dict, b: dict | None, key: str = "value") -> bool:
     return a[key] == b[key] and (a["step"], a["steps_trained"]) < (b["step"], b["steps_trained"])
 
 
+def best_first(trials: list[dict]) -> list[dict]:
+    """``trials`` ordered best first by :func:`_first` (the leaderboard's comparison, ties included)."""
+    return sorted(trials, key=functools.cmp_to_key(lambda a, b: -1 if _first(a, b) else 1 if _first(b, a) else 0))
+
+
+def spread(row: dict) -> str:
+    """``mean ± std (seeds)`` of a row ranked over repeated seeds, ``-`` otherwise."""
+    return f"{row['mean']:.4g} ± {row['std']:.2g} ({row['seeds']})" if "mean" in row else "-"
+
+
 def _best_configuration(trials: list[dict]) -> dict | None:
     """Among a GAN's repeated configurations (a search trial and its ``repeat_of`` runs): the
     one with the best mean over seeds, as its best single run plus ``seeds``, ``mean``, ``std``,
@@ -212,8 +223,7 @@ def format_table(rows: list[dict], *, markdown: bool = False) -> str:
     body = []
     for r in rows:
         config = ", ".join(f"{k.split('.')[-1]}={_fmt(v)}" for k, v in sorted(r["config"].items()))
-        spread = [f"{r['mean']:.4g} ± {r['std']:.2g} ({r['seeds']})" if "mean" in r else "-"] if seeds else []
-        body.append([str(r["rank"]), r["gan"]] + spread + [_fmt(r["value"]), str(r["step"])]
+        body.append([str(r["rank"]), r["gan"]] + ([spread(r)] if seeds else []) + [_fmt(r["value"]), str(r["step"])]
                     + [_fmt(r["extras"].get(k, "")) for k in extra_keys]
                     + [str(r["trials"]), str(r["early_stopped"]), str(r["failed"]),
                        str(r.get("diverged", 0)), r["run_id"], config])
@@ -283,8 +293,7 @@ def front_page(rows: list[dict], study_name: str, experiment_id: str) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         link = f"[{r.get('run_name') or r['gan']}](#/experiments/{experiment_id}/runs/{r['run_id']})"
-        spread = [f"{r['mean']:.4g} ± {r['std']:.2g} ({r['seeds']})" if "mean" in r else "-"] if seeds else []
-        cells = ([str(r["rank"]), r["gan"], link] + spread + [_fmt(r["value"]), str(r["step"])]
+        cells = ([str(r["rank"]), r["gan"], link] + ([spread(r)] if seeds else []) + [_fmt(r["value"]), str(r["step"])]
                  + [_fmt(r["extras"].get(k, "")) for k in extra_keys] + [str(r["trials"])])
         lines.append("| " + " | ".join(cells) + " |")
     budget = format_budget(rows, markdown=True).replace(f"![budget curves]({BUDGET_PLOT})\n\n", "")

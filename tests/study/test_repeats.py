@@ -113,3 +113,14 @@ def test_top_configurations_are_retrained_with_new_seeds_and_ranked_by_their_mea
     assert row["value"] == max(ranked(r) for r in groups[winner])
     assert len(row["trial_values"]) == 3  # budget curves: the search trials only
     assert "mean ± std (seeds)" in out
+
+
+def test_top_configurations_follow_the_leaderboard_order_ties_included():
+    from study.report import best_first
+
+    def t(trial_id, value, step, mode="max"):
+        return {"trial_id": trial_id, "value": value, "mode": mode, "step": step, "steps_trained": step}
+
+    trials = [t("a", 0.1, 5), t("b", 0.3, 9), t("c", 0.3, 4), t("d", 0.2, 1)]
+    assert [x["trial_id"] for x in best_first(trials)] == ["c", "b", "d", "a"]  # tie: the earlier step
+    assert [x["trial_id"] for x in best_first([t("a", 3, 1, "min"), t("b", 1, 1, "min")])] == ["b", "a"]
