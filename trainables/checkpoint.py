@@ -1,21 +1,26 @@
 """Self-describing checkpoints: state dicts and plain data, written atomically, read weights-only.
 
-A checkpoint file is a dict ``{"format": FORMAT_VERSION, "kind": "gan-run", "step", "config",
-"best", "state": {...}}`` saved with ``torch.save``. Writing goes to a temporary file in the same
+A checkpoint file is a dict ``{"format": FORMAT_VERSION, "kind": "gan-run", "digest", "step",
+"config", "best", "state": {...}}`` saved with ``torch.save``. ``digest`` is the SHA-256 of
+everything else in the file (tensors by dtype, shape and bytes; plain data by value): a flipped
+bit inside a weight still unpickles, and without the digest a resumed run would train from
+corrupted weights (and diverge, or worse, not). Writing goes to a temporary file in the same
 directory followed by ``os.replace`` so a crash never leaves a half-written checkpoint under the
 final name. Loading uses ``weights_only=True``: a file that needs arbitrary pickled objects is
-rejected, as is a truncated file or one of another format, each with one line naming the file.
+rejected, as is a truncated file, one of another format or one whose digest does not match,
+each with one line naming the file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 
 import torch
 
-FORMAT_VERSION = 1  # bump when the layout of the saved dict changes
+FORMAT_VERSION = 2  # bump when the layout of the saved dict changes
 KIND = "gan-run"  # what the file holds
 CHECKPOINT_NAME = "checkpoint.pt"  # file name inside a checkpoint directory
 
@@ -24,11 +29,38 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used (one line naming the file)."""
 
 
+def _update(h, obj) -> None:
+    """Feed ``obj`` to the hash ``h`` canonically (mapping keys sorted, tensors as raw bytes)."""
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous().reshape(-1)
+        h.update(f"T{t.dtype}{tuple(obj.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    elif isinstance(obj, dict):
+        h.update(f"D{len(obj)}".encode())
+        for key in sorted(obj, key=repr):
+            _update(h, key)
+            _update(h, obj[key])
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"L{type(obj).__name__}{len(obj)}".encode())
+        for item in obj:
+            _update(h, item)
+    else:  # str, int, float, bool, None, bytes
+        h.update(f"S{type(obj).__name__}:{obj!r};".encode())
+
+
+def digest(data: dict) -> str:
+    """SHA-256 (hex) of a checkpoint's content, ``digest`` key excluded."""
+    h = hashlib.sha256()
+    _update(h, {k: v for k, v in data.items() if k != "digest"})
+    return h.hexdigest()
+
+
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     """Atomically write ``payload`` (plus format/kind) to ``path``; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": FORMAT_VERSION, "kind": KIND, **payload}
+    data["digest"] = digest(data)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -60,6 +92,12 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         raise CheckpointError(
             f"{path}: checkpoint format {data.get('format')!r}, this version reads {FORMAT_VERSION}"
         )
+    try:
+        intact = data.get("digest") == digest(data)
+    except Exception:  # a value the canonical walk cannot read is as bad as a wrong digest
+        intact = False
+    if not intact:
+        raise CheckpointError(f"{path}: checkpoint content does not match its digest (corrupted file)")
     return data
 
 

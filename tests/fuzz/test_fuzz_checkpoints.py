@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 import torch
 from _documents import SEED, examples
-from hypothesis import given, seed
+from hypothesis import example, given, seed
 from hypothesis import strategies as st
 
-from trainables.checkpoint import FORMAT_VERSION, KIND, CheckpointError, load_checkpoint, save_checkpoint
+from trainables.checkpoint import FORMAT_VERSION, KIND, CheckpointError, digest, load_checkpoint, save_checkpoint
 from trainables.loop import GanRun
 
 CONFIG = {"gan": "nsgan", "data": {"name": "ring8"}, "steps": 4, "net": {"arch": "toy_triplet"},
@@ -84,7 +84,10 @@ def materialise(case: tuple, valid: bytes) -> bytes:
     if kind == "flip":
         at = int(case[1] * len(valid))
         return valid[:at] + bytes([valid[at] ^ case[2]]) + valid[at + 1:]
-    return _torch_bytes(FOREIGN[case[1]](_payload(valid)))
+    edited = FOREIGN[case[1]](_payload(valid))
+    if isinstance(edited, dict) and "digest" in edited:  # well-formed: its digest fits its content,
+        edited["digest"] = digest(edited)  # so the checks after the digest are the ones exercised
+    return _torch_bytes(edited)
 
 
 def _one_line_naming(exc: CheckpointError, path: Path) -> None:
@@ -110,13 +113,14 @@ def test_rebuilding_a_run_loads_or_names_the_file(valid_bytes, case):
             run = GanRun.from_checkpoint(path, device="cpu")
         except CheckpointError as exc:
             _one_line_naming(exc, path)
-        else:  # a flipped bit inside a weight still loads: then it must be a whole run
+        else:  # only a flip the digest cannot see (e.g. in zip metadata) may load: a whole run
             assert isinstance(run.step, int) and run.step >= 0
 
 
 @examples(25)
 @seed(SEED)
 @given(case=CASES)
+@example(case=("flip", 0.6328125, 192))  # loaded before checkpoints had a digest: NaN weights, diverged
 def test_train_resume_sets_a_bad_latest_aside_and_uses_previous(valid_bytes, case, capsys):
     from trainables.train import main
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from trainables.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from trainables.checkpoint import FORMAT_VERSION, CheckpointError, digest, load_checkpoint, save_checkpoint
 from trainables.config import resolve_config
 from trainables.evaluation import build_evaluator
 from trainables.loop import GanRun
@@ -76,7 +76,22 @@ def test_checkpoint_describes_itself(tmp_path):
     data = load_checkpoint(path)
     assert data["step"] == 2 and data["best"] == {"eval/modes": 3.0}
     assert resolve_config(data["config"]) == run.cfg
-    assert data["format"] == 1 and data["kind"] == "gan-run"
+    assert data["format"] == FORMAT_VERSION and data["kind"] == "gan-run"
+    assert data["digest"] == digest(data)
+
+
+def test_a_weight_changed_after_saving_is_caught_by_the_digest(tmp_path):
+    run = GanRun(small("nsgan", data={"batch_size": 16}))
+    good = save_checkpoint(tmp_path / "good.pt", run.checkpoint_payload())
+    data = torch.load(good, weights_only=True)
+    for name, weight in data["state"]["nets"]["G"].items():  # one float of G's first weight
+        weight.view(-1)[0] = float("nan")
+        break
+    bad = tmp_path / "bad.pt"
+    torch.save(data, bad)  # unpickles fine: only the digest can tell
+    with pytest.raises(CheckpointError, match="does not match its digest") as err:
+        load_checkpoint(bad)
+    assert str(bad) in str(err.value)
 
 
 class Custom:  # needs arbitrary pickle: refused by weights_only
@@ -92,7 +107,7 @@ def test_bad_checkpoints_are_one_line_errors(tmp_path):
     torch.save({"weights": torch.zeros(2)}, foreign)
 
     evil = tmp_path / "evil.pt"
-    torch.save({"kind": "gan-run", "format": 1, "obj": Custom()}, evil)
+    torch.save({"kind": "gan-run", "format": FORMAT_VERSION, "obj": Custom()}, evil)
     for path in (truncated, foreign, evil, tmp_path / "missing.pt"):
         with pytest.raises(CheckpointError) as err:
             load_checkpoint(path)
