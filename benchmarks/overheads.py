@@ -51,7 +51,7 @@ DEFAULT_CACHE_SAMPLES = 10000  # (b): real and fake images per MNIST evaluation
 DEFAULT_CACHE_REPEATS = 3  # (b): timed cache hits
 DEFAULT_MLFLOW_REPS = 50  # (c): timed evaluations' worth of logging
 DEFAULT_STARTUP_TRIALS = 4  # (d): trivial trials, one at a time
-SMOKE = {"steps": 100, "eval_every": 50, "cache_samples": 500, "cache_repeats": 1,
+SMOKE = {"steps": 40, "eval_every": 20, "cache_samples": 500, "cache_repeats": 1,
          "mlflow_reps": 3, "startup_trials": 1}  # --smoke-test size (CI, < 60 s)
 
 

@@ -101,11 +101,11 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-every", type=int, default=DEFAULT_EVAL_EVERY,
                         help="evaluation = reporting interval (default: EvalConfig.every)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads = trial CPUs")
-    parser.add_argument("--smoke-test", action="store_true", help="tiny run (CI): 300 steps, eval every 100")
+    parser.add_argument("--smoke-test", action="store_true", help="tiny run (CI): 60 steps, eval every 20")
     parser.add_argument("--json", help="also write the numbers to this file")
     args = parser.parse_args(argv)
     if args.smoke_test:
-        args.steps, args.eval_every = 300, 100
+        args.steps, args.eval_every = 60, 20
     cfg = config(args.gan, args.dataset, args.steps, args.eval_every)
     resolve_config(cfg)
     with tempfile.TemporaryDirectory(prefix="wrapper-overhead-") as tmp:

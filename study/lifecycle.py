@@ -193,8 +193,9 @@ def print_summary(study: StudyFile, state: dict, rows: list[dict]) -> None:
     if reg:
         print(f"registered model: models:/{reg['name']}/{reg['version']}")
     print(f"leaderboard: {study.study_dir.resolve() / 'leaderboard.md'}")
-    print(f"Optuna studies (one per GAN): optuna-dashboard sqlite:///{study.study_dir.resolve()}/optuna.db   "
-          f"(pip install -e '.[dashboard]')")
+    if any(study.optuna_searched(gan) for gan in study.gans):
+        print(f"Optuna studies (one per GAN): optuna-dashboard sqlite:///{study.study_dir.resolve()}/optuna.db   "
+              f"(pip install -e '.[dashboard]')")
     uri = state["tracking_uri"]
     view = runs_view(state["experiment_id"], *(rows[0]["metric"], rows[0]["mode"]) if rows else ())
     if uri.startswith(("http://", "https://")):

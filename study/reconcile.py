@@ -42,7 +42,7 @@ def reconcile_sweep(study: StudyFile, gan: str, state: dict, trial_ids: set[str]
                 tracking.close_run(uri, run.info.run_id, "KILLED", ORPHANED, curve=False)
                 n_runs += 1
     n_optuna = 0
-    if study.grid_points(gan) is None:
+    if study.optuna_searched(gan):
         searched = optuna.load_study(study_name=f"{study.name}-{gan}",
                                      storage=f"sqlite:///{study.study_dir.resolve()}/optuna.db")
         for trial in searched.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):

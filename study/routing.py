@@ -11,7 +11,8 @@ drains at the end of one GAN's sweep while the next waits). Each GAN still keeps
 :class:`PerGanSearcher` hands out trials GAN by GAN (the GAN with the fewest trials so far;
 study order on ties), so at any moment the running trials are spread over the GANs, and adds to
 each suggestion the GAN's constant part of the config (its base run config and name).
-:class:`PerGanScheduler` forwards every scheduler event to the scheduler of the trial's GAN.
+:class:`PerGanScheduler` forwards every scheduler event to the scheduler of the trial's GAN,
+which sees only its GAN's trials.
 """
 
 from __future__ import annotations
@@ -108,15 +109,35 @@ class PerGanSearcher(Searcher):
             self.__dict__.update(pickle.load(inp))
 
 
+class GanView:
+    """What one GAN's scheduler sees of the Tune controller: only that GAN's trials, and no
+    search algorithm (each GAN's searcher is behind :class:`PerGanSearcher`; a PBT population
+    comes from :class:`FixedPoints`, which learns nothing from results, so PBT's refusal of
+    searchers, which guards learning searchers against rewritten configs, does not apply).
+    Everything else (pausing a trial, scheduling a save) goes to the controller itself."""
+
+    search_alg = None
+
+    def __init__(self, controller, gan: str):
+        self._controller, self._gan = controller, gan
+
+    def get_trials(self):
+        return [t for t in self._controller.get_trials() if trial_gan(t) == self._gan]
+
+    def __getattr__(self, name):
+        return getattr(self._controller, name)
+
+
 class PerGanScheduler(FIFOScheduler):
     """One Tune scheduler over several GANs: every event goes to the trial's GAN's scheduler
-    (``make()`` builds one per GAN, e.g. an ``ASHAScheduler`` with the study's metric and
-    mode), so each GAN has its own rungs and brackets. Pending trials start in the order Tune
-    created them (FIFO)."""
+    (``make(gan)`` builds one per GAN: an ``ASHAScheduler`` or a ``PopulationBasedTraining``
+    with the study's metric and mode), which sees only its GAN's trials (:class:`GanView`), so
+    each GAN has its own rungs and brackets, or its own population. Pending trials start in the
+    order Tune created them, then paused ones (FIFO)."""
 
-    def __init__(self, make: Callable[[], TrialScheduler], gans: list[str], metric: str, mode: str):
+    def __init__(self, make: Callable[[str], TrialScheduler], gans: list[str], metric: str, mode: str):
         super().__init__()
-        self.subs = {gan: make() for gan in gans}
+        self.subs = {gan: make(gan) for gan in gans}
         self._metric, self._mode = metric, mode
 
     def _sub(self, trial) -> TrialScheduler:
@@ -126,19 +147,19 @@ class PerGanScheduler(FIFOScheduler):
         return True  # each sub-scheduler was built with the study's metric and mode
 
     def on_trial_add(self, tune_controller, trial) -> None:
-        self._sub(trial).on_trial_add(tune_controller, trial)
+        self._sub(trial).on_trial_add(GanView(tune_controller, trial_gan(trial)), trial)
 
     def on_trial_error(self, tune_controller, trial) -> None:
-        self._sub(trial).on_trial_error(tune_controller, trial)
+        self._sub(trial).on_trial_error(GanView(tune_controller, trial_gan(trial)), trial)
 
     def on_trial_result(self, tune_controller, trial, result: dict) -> str:
-        return self._sub(trial).on_trial_result(tune_controller, trial, result)
+        return self._sub(trial).on_trial_result(GanView(tune_controller, trial_gan(trial)), trial, result)
 
     def on_trial_complete(self, tune_controller, trial, result: dict) -> None:
-        self._sub(trial).on_trial_complete(tune_controller, trial, result)
+        self._sub(trial).on_trial_complete(GanView(tune_controller, trial_gan(trial)), trial, result)
 
     def on_trial_remove(self, tune_controller, trial) -> None:
-        self._sub(trial).on_trial_remove(tune_controller, trial)
+        self._sub(trial).on_trial_remove(GanView(tune_controller, trial_gan(trial)), trial)
 
     def debug_string(self) -> str:
         return "\n".join(f"[{gan}] {sub.debug_string()}" for gan, sub in self.subs.items())

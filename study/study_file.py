@@ -33,7 +33,8 @@ Layout (every section and key optional except ``name``)::
                 metric (toy default eval/fit, images eval/fid), rank_by (best|final|last_k_mean),
                 rank_k, rank_after (default: the first ASHA rung), repeats (new seeds for each of
                 the top_k configurations of every GAN, after the search; default 0), top_k
-    [scheduler] type (asha|none), grace_period, reduction_factor, max_t (steps)
+    [scheduler] type (asha|pbt|none), grace_period, reduction_factor, max_t (steps);
+                pbt: perturbation_interval (steps), quantile_fraction, resample_probability
     [resources] cpu, gpu (per trial; fractions allowed)
     [mlflow]    tracking_uri, experiment, loss_every, flush_every, register_model
 """
@@ -101,10 +102,13 @@ class SearchSection:
 
 @dataclass(frozen=True)
 class SchedulerSection:
-    type: Literal["asha", "none"] = "asha"  # ASHA early stopping, or FIFO (every trial runs to max_steps)
+    type: Literal["asha", "pbt", "none"] = "asha"  # ASHA early stopping, Population Based Training, or FIFO
     grace_period: int | None = field(default=None, metadata=bound(gt=0))  # steps before a trial can be stopped (default: run.eval.every)
     reduction_factor: float = field(default=3.0, metadata=bound(gt=1))  # ASHA keeps the top 1/reduction_factor at each rung
     max_t: int | None = None  # steps of a full trial for ASHA (default: budget.max_steps)
+    perturbation_interval: int | None = field(default=None, metadata=bound(gt=0))  # pbt: steps between exploit/explore (default: 2 x run.eval.every)
+    quantile_fraction: float = field(default=0.25, metadata=bound(gt=0, le=0.5))  # pbt: the bottom fraction copies the top fraction
+    resample_probability: float = field(default=0.25, metadata=bound(ge=0, le=1))  # pbt: a perturbed value is redrawn from its range (else x0.8 / x1.2)
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,17 @@ class StudyFile:
     @property
     def max_t(self) -> int:
         return self.scheduler.max_t or self.max_steps
+
+    def optuna_searched(self, gan: str) -> bool:
+        """Does ``gan`` have an Optuna study (``<study>-<gan>`` in ``optuna.db``)? Not for a grid
+        or a PBT population (drawn once, no searcher)."""
+        return self.scheduler.type != "pbt" and self.grid_points(gan) is None
+
+    @property
+    def perturbation_interval(self) -> int:
+        """PBT's exploit/explore interval in steps (a multiple of the evaluation interval: a
+        trial can only be copied at a reported checkpoint)."""
+        return self.scheduler.perturbation_interval or 2 * self.eval_every
 
     @property
     def asha_rungs(self) -> list[int]:
@@ -468,6 +483,12 @@ def _validate_budget(study: StudyFile) -> None:
                f"scheduler.max_t = {sch.max_t}: must be in [1, run.steps = {study.max_steps}]")
     _check(study.grace_period <= study.max_t,
            f"scheduler.grace_period = {study.grace_period}: must be <= scheduler.max_t ({study.max_t})")
+    if sch.type == "pbt":
+        _check(study.perturbation_interval % study.eval_every == 0,
+               f"scheduler.perturbation_interval = {study.perturbation_interval}: must be a multiple of "
+               f"run.eval.every ({study.eval_every}): PBT copies trials at their reported checkpoints")
+        _check(not s.repeats, f"search.repeats = {s.repeats}: not available with scheduler.type = 'pbt' "
+                              "(a PBT member's hyperparameters are a schedule, not a configuration); use 0")
     unknown = sorted(set(study.run.hparams) - set(study.gans))
     _check(not unknown, f"run.hparams.{unknown[0] if unknown else ''}: not a GAN of this study "
                         f"({', '.join(study.gans)})")
@@ -517,6 +538,8 @@ def _validate_gan(study: StudyFile, gan: str) -> None:
     except ValueError as exc:
         raise StudyError(f"search.grid: {exc}") from None
     trials = study.samples if points is None else len(points)
+    _check(study.scheduler.type != "pbt" or trials >= 2,
+           f"search.samples_per_gan = {trials}: PBT needs a population of at least 2 per GAN ({gan})")
     _check(not study.search.repeats or study.search.top_k <= trials,
            f"search.top_k = {study.search.top_k}: must be <= the trials of {gan} ({trials})")
     if points is None:

@@ -6,11 +6,14 @@
   GANs' searchers sit behind one :class:`~study.routing.PerGanSearcher` (each GAN its equal
   quota of trials, handed out in turn) wrapped in a ``ConcurrencyLimiter`` of
   ``max_concurrent`` trials for the whole study (default: the trials the cluster's nodes hold);
-- scheduler: per GAN, ``ASHAScheduler(time_attr="step")`` (its own rungs), or FIFO;
+- scheduler: per GAN, ``ASHAScheduler(time_attr="step")`` (its own rungs), Population Based
+  Training (``study.pbt``: its own population, started from its defaults and random draws of
+  its space instead of a searcher), or FIFO;
 - trainable: ``tune.with_resources(train_gan, {cpu, gpu})``, placed by Ray across the nodes;
   actors are not reused (with reuse, resuming after a SIGKILL failed a restored trial in the
   driver-kill test); trials are named ``<gan>_<trial id>``;
-- checkpoints: the 2 best by the study metric (+ the latest), retries from the last one.
+- checkpoints: the 2 best by the study metric (+ the latest; PBT: all of them), retries from
+  the last one.
 
 The experiment lives in ``<tune_storage>/sweep/``. An interrupted sweep is restored with
 ``Tuner.restore(resume_unfinished=True, resume_errored=True)`` (``restart_errored`` would crash
@@ -30,6 +33,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 import search_spaces
 from study import tracking
+from study import pbt
 from study.callbacks import TrialRunCloser, progress_reporter
 from study.cluster import trial_slots
 from study.reconcile import reconcile_sweep, remove_dir
@@ -74,7 +78,8 @@ def param_space(study: StudyFile, state: dict) -> dict:
     return {"study": {"tracking_uri": state["tracking_uri"], "experiment_id": state["experiment_id"],
                       "parent_run_id": state["parent_run_id"], "study_name": study.name,
                       "loss_every": study.mlflow.loss_every, "flush_every": study.mlflow.flush_every,
-                      "metric": study.search.metric, "rank": study.rank_rule().to_dict()}}
+                      "metric": study.search.metric, "rank": study.rank_rule().to_dict(),
+                      "scheduler": study.scheduler.type}}
 
 
 def gan_constants(study: StudyFile, gan: str) -> dict:
@@ -107,16 +112,17 @@ def max_concurrent(study: StudyFile) -> int:
     return study.max_concurrent or max(1, trial_slots(study.resources.cpu, study.resources.gpu))
 
 
-def make_tuner(study: StudyFile, state: dict, name: str, searcher, scheduler, num_samples: int):
+def make_tuner(study: StudyFile, state: dict, name: str, searcher, scheduler, num_samples: int,
+               keep: int | None = 2):
     """A Tuner of the study's trials in ``<tune_storage>/<name>/``: ``searcher`` behind the
     study-wide ConcurrencyLimiter, the trials' MLflow runs closed by the driver, the 2 best
-    checkpoints kept (+ the latest), ``max_failures`` retries, ``<gan>_<trial id>`` names."""
+    checkpoints kept (``keep``; + the latest), ``max_failures`` retries, ``<gan>_<trial id>`` names."""
     metric, mode = metric_of(study)
     closer = TrialRunCloser(state["tracking_uri"], state["experiment_id"], state["parent_run_id"],
                             metric, mode, study.max_steps, study.max_t)
     run_config = tune.RunConfig(
         name=name, storage_path=study.tune_storage,
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=metric,
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=keep, checkpoint_score_attribute=metric,
                                                 checkpoint_score_order=mode),
         failure_config=tune.FailureConfig(max_failures=study.max_failures),
         callbacks=[closer], progress_reporter=progress_reporter(study, metric), verbose=1)
@@ -132,19 +138,26 @@ def build_tuner(study: StudyFile, state: dict):
     """The Tuner of the study's search sweep (see the module docstring)."""
     metric, mode = metric_of(study)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    searcher = PerGanSearcher(
-        {gan: _gan_searcher(study, gan, metric, mode) for gan in study.gans},
-        {gan: expected_trials(study, gan) for gan in study.gans},
-        {gan: gan_constants(study, gan) for gan in study.gans}, metric, mode)
+    if study.scheduler.type == "pbt":
+        population = {gan: pbt.initial_population(study, gan, sampler_seed(study, gan)) for gan in study.gans}
+        searchers = {gan: FixedPoints(population[gan], metric, mode) for gan in study.gans}
+    else:
+        searchers = {gan: _gan_searcher(study, gan, metric, mode) for gan in study.gans}
+    searcher = PerGanSearcher(searchers, {gan: expected_trials(study, gan) for gan in study.gans},
+                              {gan: gan_constants(study, gan) for gan in study.gans}, metric, mode)
     if study.scheduler.type == "asha":
-        def make():
+        def make(gan):
             return ASHAScheduler(time_attr="step", metric=metric, mode=mode, max_t=study.max_t,
                                  grace_period=study.grace_period,
                                  reduction_factor=study.scheduler.reduction_factor)
+    elif study.scheduler.type == "pbt":
+        def make(gan):
+            return pbt.make_pbt(study, gan, metric, mode, population[gan])
     else:
-        make = FIFOScheduler
+        def make(gan):
+            return FIFOScheduler()
     return make_tuner(study, state, SWEEP_DIR, searcher, PerGanScheduler(make, list(study.gans), metric, mode),
-                      total_trials(study))
+                      total_trials(study), keep=pbt.KEEP_CHECKPOINTS if study.scheduler.type == "pbt" else 2)
 
 
 def expected_trials(study: StudyFile, gan: str) -> int:

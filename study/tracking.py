@@ -46,6 +46,8 @@ TAG_PLACEMENTS = "placements"  # JSON list, one entry per (re)start: node, pid, 
 TAG_RESUMED_FROM = "resumed_from_step"  # step of the checkpoint the latest restart loaded
 TAG_REPEAT_OF = "repeat_of"  # search.repeats: trial id of the search trial whose configuration this run repeats
 TAG_SEED = "seed"  # the run's training seed (run.seed)
+TAG_PBT_LINEAGE = "pbt_lineage"  # JSON list, one entry per PBT exploit: step, copied trial and run, new values
+PBT_PREFIX = "pbt/"  # metrics pbt/<param>: a PBT member's hyperparameter values, logged at each (re)start step
 
 SAMPLES_DIR = "samples"  # artifact folder of the per-evaluation sample images
 CHECKPOINTS_DIR = "checkpoints"  # artifact folder holding best.pt

@@ -27,16 +27,18 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 from pathlib import Path
 
+import mlflow
 import pyarrow.fs
 import ray
 import torch
 from ray import tune
 
 import search_spaces
-from study.tracking import (BEST_NAME, BEST_SAMPLES, CHECKPOINTS_DIR, PARAM_VALUE_MAX, SAMPLES_DIR,
-                            TAG_DIVERGED_AT, TAG_DIVERGED_LOSSES, TAG_PLACEMENTS, TAG_RESUMED_FROM,
+from study.tracking import (BEST_NAME, BEST_SAMPLES, CHECKPOINTS_DIR, PARAM_VALUE_MAX, PBT_PREFIX, SAMPLES_DIR,
+                            TAG_DIVERGED_AT, TAG_DIVERGED_LOSSES, TAG_PBT_LINEAGE, TAG_PLACEMENTS, TAG_RESUMED_FROM,
                             TAG_STOP_REASON, TrialTracker, client_for, find_trial_run)
 from trainables import metric_names as M
 from trainables.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, load_first, save_checkpoint
@@ -48,7 +50,7 @@ from trainables.ranking import RankRule
 from trainables.train import Diverged, fit
 
 STUDY_KEYS = ("tracking_uri", "experiment_id", "parent_run_id", "study_name", "gan", "search", "trial_index",
-              "loss_every", "flush_every", "metric", "mode", "rank", "repeat_of")
+              "loss_every", "flush_every", "metric", "mode", "rank", "repeat_of", "scheduler")
 
 
 def trial_point(config: dict) -> dict:
@@ -112,12 +114,14 @@ def train_gan(config: dict) -> None:
     if checkpoint is not None and _already_ended(study, trial_id):
         return  # its result is already in MLflow and Optuna: report nothing more
     run = GanRun(cfg)
-    best, run_id, evaluations = _restore(run, checkpoint)
+    best, run_id, evaluations, copied = _restore(run, checkpoint, trial_id)
     tracker = TrialTracker(study, trial_id, trial_name, cfg, trial_point(config), run_id=run_id)
     metric, mode = tracker.metric, tracker.mode  # the study's metric (search.metric) or the primary one
     if tracker.reused:
         tracker.load_high_water(_metric_keys(cfg, metric))
     record_placement(tracker, run)
+    if study.get("scheduler") == "pbt":
+        record_pbt(tracker, run, trial_point(config), copied, trial_id)
 
     evaluator = build_evaluator(run)
     evaluator.primary, evaluator.mode = metric, mode  # fit's "is best" (best.pt) follows the study
@@ -154,12 +158,39 @@ def train_gan(config: dict) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _restore(run: GanRun, checkpoint) -> tuple[dict | None, str | None, list[dict]]:
-    """Load Tune's checkpoint (if any) into ``run``: (best evaluation, MLflow run id, evaluations)."""
+def _restore(run: GanRun, checkpoint, trial_id: str) -> tuple[dict | None, str | None, list[dict], dict | None]:
+    """Load Tune's checkpoint (if any) into ``run``: (best evaluation, MLflow run id, evaluations,
+    copied), ``copied`` = the checkpoint's payload when it is another trial's (a PBT exploit).
+
+    A copied checkpoint brings the other trial's nets, optimiser states and step but not its
+    history: the member's ranking starts again from the copied state (its MLflow run is its own,
+    found by trial id), and the optimisers take this trial's (perturbed) learning rates and betas."""
     if checkpoint is None:
-        return None, None, []
+        return None, None, [], None
     payload = load_trial_checkpoint(checkpoint, run)
-    return payload.get("best"), payload.get("mlflow_run_id"), list(payload.get("evaluations") or [])
+    if payload.get("trial_id") not in (None, trial_id):
+        run.apply_optim_settings()
+        return None, None, [], payload
+    return payload.get("best"), payload.get("mlflow_run_id"), list(payload.get("evaluations") or []), None
+
+
+def record_pbt(tracker: TrialTracker, run: GanRun, point: dict, copied: dict | None, trial_id: str) -> None:
+    """A PBT member's lineage in MLflow: its numeric hyperparameters as ``pbt/<param>`` metrics at
+    this (re)start's step, and for an exploit one more ``pbt_lineage`` entry (the step, the trial
+    and MLflow run it copied, its new values)."""
+    values = {k: float(v) for k, v in point.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    tracker.client.log_batch(tracker.run_id, metrics=[
+        mlflow.entities.Metric(PBT_PREFIX + k, v, int(time.time() * 1000), run.step) for k, v in values.items()])
+    if copied is None:
+        return
+    tags = tracker.client.get_run(tracker.run_id).data.tags
+    lineage = json.loads(tags.get(TAG_PBT_LINEAGE) or "[]") + [
+        {"step": run.step, "copied_trial": copied.get("trial_id"), "copied_run": copied.get("mlflow_run_id"),
+         "values": values}]
+    while len(json.dumps(lineage)) > PARAM_VALUE_MAX and len(lineage) > 1:
+        lineage.pop(0)  # MLflow tag values are capped: keep the latest exploits
+    tracker.client.set_tag(tracker.run_id, TAG_PBT_LINEAGE, json.dumps(lineage))
+    print(f"trial {trial_id}: PBT copied trial {copied.get('trial_id')} at step {run.step}", flush=True)
 
 
 def ranked_metrics(evaluations: list[dict], rule: RankRule, metric: str, mode: str) -> dict:

@@ -157,6 +157,21 @@ class GanRun:
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.step = int(state["step"])
 
+    def apply_optim_settings(self) -> None:
+        """Set every optimiser's learning rate and betas from ``cfg.optim`` (after loading another
+        run's optimiser states, e.g. a PBT exploit with perturbed learning rates)."""
+        o = self.cfg.optim
+        settings = {"D": (o.lr_d, (o.beta1_d, o.beta2_d)), "G": (o.lr_g, (o.beta1_g, o.beta2_g)),
+                    "AE": (o.lr_g, (o.beta1_g, o.beta2_g))}
+        for name, opt in self.optims.items():
+            lr, betas = settings[name]
+            sched = self.schedulers.get(name)  # a StepLR decay already applied stays applied
+            decayed = sched.gamma ** (sched.last_epoch // sched.step_size) if sched is not None else 1.0
+            for group in opt.param_groups:
+                group["lr"], group["betas"] = lr * decayed, betas
+            if sched is not None:
+                sched.base_lrs = [lr] * len(opt.param_groups)
+
     def checkpoint_payload(self, best: dict | None = None) -> dict:
         """The self-describing checkpoint: state, resolved config, step and best metric so far."""
         return {"step": self.step, "config": self.cfg.to_dict(), "best": best, "state": self.state_dict()}

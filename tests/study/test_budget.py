@@ -35,7 +35,8 @@ def test_curve_improves_with_k_and_band_brackets_it():
     assert all(lo <= m <= hi for lo, m, hi in zip(c["lo"], c["mean"], c["hi"]))
     assert c["hi"][0] - c["lo"][0] > 0.05  # five scattered trials: an uncertain k = 1
     flat = budget_curve([0.4] * 6, "min", reps=100)
-    assert flat["lo"] == flat["hi"] == flat["mean"] == pytest.approx([0.4] * 6)
+    for key in ("lo", "hi", "mean"):  # every trial equal: no spread (up to rounding of the sums)
+        assert flat[key] == pytest.approx([0.4] * 6), key
     fid = budget_curve([30.0, 80.0, 50.0], "min", reps=500)  # lower is better: the band flips
     assert fid["mean"][-1] < fid["mean"][0] and all(lo <= hi for lo, hi in zip(fid["lo"], fid["hi"]))
 

@@ -25,7 +25,8 @@ def test_trials_of_different_gans_overlap_under_one_budget(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     study = parse_study({
         "name": "cc", "gans": list(GANS), "storage_path": str(tmp_path / "studies"),
-        "run": {"steps": 60, "data": {"name": "ring8"}, "eval": {"every": 30, "num_samples": 500}},
+        "run": {"steps": 60, "data": {"name": "ring8"}, "eval": {"every": 30, "num_samples": 500},
+                "net": {"arch": "toy_triplet"}},  # small nets: scheduling, not quality
         "search": {"samples_per_gan": 2, "sampler": "random"}, "scheduler": {"type": "none"}})
     assert study.max_concurrent is None  # default: what the cluster holds
     ray.init(num_cpus=2, include_dashboard=False)

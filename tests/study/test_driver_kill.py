@@ -34,6 +34,8 @@ max_concurrent = 2
 name = "ring8"
 [run.eval]
 num_samples = 500
+[run.net]
+arch = "toy_triplet"  # small nets: this test is about the driver's life cycle, not quality
 [budget]
 max_steps = 150
 eval_every = 30

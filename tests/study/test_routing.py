@@ -78,7 +78,7 @@ def _trial(trial_id, gan):
     return SimpleNamespace(trial_id=trial_id, config={"study": {"gan": gan}})
 
 
-def _asha():
+def _asha(gan=None):
     return ASHAScheduler(time_attr="step", metric="eval/fit", mode="max", max_t=100,
                          grace_period=10, reduction_factor=2)
 

@@ -35,6 +35,8 @@ max_failures = 1
 steps = {MAX_STEPS}
 [run.data]
 name = "ring8"
+[run.net]
+arch = "toy_triplet"  # small nets: this test is about the study's life cycle, not quality
 [run.eval]
 every = {EVAL_EVERY}
 num_samples = 500

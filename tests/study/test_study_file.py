@@ -35,7 +35,7 @@ def _doc(**extra) -> dict:
     (_doc(gans=["tripletgan", "stylegan"]), "gans[1]"),
     (_doc(scheduler={"grace_period": 80, "max_t": 50}), "scheduler.grace_period"),
     (_doc(scheduler={"max_t": 500}), "scheduler.max_t"),
-    (_doc(scheduler={"type": "pbt"}), "scheduler.type"),
+    (_doc(scheduler={"type": "hyperband"}), "scheduler.type"),
     (_doc(search={"samples_per_gan": 0}), "search.samples_per_gan"),
     (_doc(search={"sampler": "cmaes"}), "search.sampler"),
     (_doc(resources={"cpu": 0}), "resources.cpu"),

@@ -13,8 +13,8 @@ from trainables.registry import GANS
 
 
 def small(gan, **extra):
-    """A CPU-sized ring8 run: batch 128 keeps a few hundred steps within seconds."""
-    cfg = {"gan": gan, "data": {"name": "ring8", "batch_size": 128}, "steps": 400, "seed": 0,
+    """A CPU-sized ring8 run: batch 64 keeps a few hundred steps within seconds."""
+    cfg = {"gan": gan, "data": {"name": "ring8", "batch_size": 64}, "steps": 400, "seed": 0,
            "device": "cpu"}
     for key, value in extra.items():
         cfg[key] = {**cfg.get(key, {}), **value} if isinstance(value, dict) else value
