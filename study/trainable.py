@@ -147,15 +147,22 @@ def train_gan(config: dict) -> None:
     except Diverged as exc:
         report_divergence(tracker, exc, metric, mode)
     except BaseException as exc:
-        tracker.buffer.clear()  # unflushed losses are replayed after the restart
-        if not (isinstance(exc, SystemExit) and not exc.code):  # Tune ends a stopped trial with SystemExit(0)
-            try:
-                tracker.client.set_tag(tracker.run_id, "last_error", f"{type(exc).__name__}: {exc}"[:5000])
-            except Exception:  # never hide the trial's own error behind a tracking error
-                pass
+        record_error(tracker, exc)
         raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def record_error(tracker: TrialTracker, exc: BaseException) -> None:
+    """A trial's error as its run's ``last_error`` tag (not Tune's SystemExit(0) of a stopped
+    trial); its unflushed losses are dropped: a restart replays them."""
+    tracker.buffer.clear()
+    if isinstance(exc, SystemExit) and not exc.code:
+        return
+    try:
+        tracker.client.set_tag(tracker.run_id, "last_error", f"{type(exc).__name__}: {exc}"[:5000])
+    except Exception:  # never hide the trial's own error behind a tracking error
+        pass
 
 
 def _restore(run: GanRun, checkpoint, trial_id: str) -> tuple[dict | None, str | None, list[dict], dict | None]:
