@@ -79,7 +79,7 @@ def main(argv=None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="equal-budget-"))
     study = parse_study(study_doc(args, work))
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     t0 = time.time()
     try:
         run_study(study)

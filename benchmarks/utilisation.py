@@ -98,7 +98,7 @@ def start_ray(setting: dict):
     import ray
 
     if setting["nodes"] is None:
-        ray.init(num_cpus=setting["slots"], include_dashboard=False, logging_level="WARNING")
+        ray.init(address="local", num_cpus=setting["slots"], include_dashboard=False, logging_level="WARNING")
         return None
     from ray.cluster_utils import Cluster
 

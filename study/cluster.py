@@ -37,7 +37,9 @@ def init_ray(address: str, env_vars: dict[str, str] | None = None) -> bool:
         return False
     runtime_env = {"env_vars": dict(env_vars)} if env_vars else None
     if address == "local":
-        ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True,
+        # address="local": a new cluster even when another one (`ray start`, ray.cluster_utils)
+        # runs on this machine: a bare ray.init() would join the last one started by `ray start`
+        ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True,
                  runtime_env=runtime_env)
     else:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True,

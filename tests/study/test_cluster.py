@@ -75,3 +75,21 @@ def test_more_gpus_than_any_node_fails_before_submission(cluster, tmp_path, monk
     message = str(info.value)
     assert "resources" in message and "GPU 1" in message and "\n" not in message
     assert not (study.study_dir / "study_state.json").exists()  # nothing submitted or created
+
+
+def test_local_address_starts_its_own_cluster_beside_a_running_one(cluster):
+    """``ray_address = "local"`` never joins another cluster of the machine (a bare ``ray.init()``
+    joins the last head started like ``ray start``, as this module's ``Cluster`` is: a study would
+    then lose its trials when that cluster's nodes go away)."""
+    import ray
+
+    from study.cluster import init_ray
+
+    ray.shutdown()  # leave the module's cluster running, unconnected
+    try:
+        assert init_ray("local") is True
+        assert ray.get_runtime_context().gcs_address != cluster.address
+        assert ray.cluster_resources().get("GPU", 0) == 0  # not the 2-GPU cluster
+    finally:
+        ray.shutdown()
+        ray.init(address=cluster.address, include_dashboard=False)  # the module's tests go on

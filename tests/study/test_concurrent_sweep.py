@@ -29,7 +29,7 @@ def test_trials_of_different_gans_overlap_under_one_budget(tmp_path, monkeypatch
                 "net": {"arch": "toy_triplet"}},  # small nets: scheduling, not quality
         "search": {"samples_per_gan": 2, "sampler": "random"}, "scheduler": {"type": "none"}})
     assert study.max_concurrent is None  # default: what the cluster holds
-    ray.init(num_cpus=2, include_dashboard=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
     try:
         rows = run_study(study)
     finally:
