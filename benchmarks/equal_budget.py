@@ -37,6 +37,23 @@ def study_doc(args, storage: Path) -> dict:
             "mlflow": {"register_model": False}}
 
 
+def run_local_study(doc: dict, num_cpus: int = 2):
+    """Run the study ``doc`` to the end on a new local Ray of ``num_cpus`` CPUs: (study, wall seconds)."""
+    import ray
+
+    from study.lifecycle import run_study
+    from study.study_file import parse_study
+
+    study = parse_study(doc)
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING")
+    t0 = time.time()
+    try:
+        run_study(study)
+    finally:
+        ray.shutdown()
+    return study, time.time() - t0
+
+
 def render(args, rows: list[dict], wall: float) -> str:
     from study.report import format_budget
 
@@ -72,24 +89,13 @@ def main(argv=None) -> int:
     if args.smoke_test:
         for key, value in SMOKE.items():
             setattr(args, key, value)
-    import ray
+    from study.report import BUDGET_PLOT
 
-    from study.lifecycle import run_study
-    from study.study_file import parse_study
-
-    work = Path(tempfile.mkdtemp(prefix="equal-budget-"))
-    study = parse_study(study_doc(args, work))
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    t0 = time.time()
-    try:
-        run_study(study)
-    finally:
-        ray.shutdown()
-    wall = time.time() - t0
+    study, wall = run_local_study(study_doc(args, Path(tempfile.mkdtemp(prefix="equal-budget-"))))
     rows = json.loads((study.study_dir / "leaderboard.json").read_text())
     out = Path(tempfile.mkdtemp()) / "equal_budget" if args.smoke_test else Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(study.study_dir / "budget_curves.png", out.with_suffix(".png"))
+    shutil.copy(study.study_dir / BUDGET_PLOT, out.with_suffix(".png"))
     out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "wall_s": wall, "rows": rows}, indent=1))
     out.with_suffix(".md").write_text(render(args, rows, wall))
     print(out.with_suffix(".md").read_text(), flush=True)

@@ -22,12 +22,13 @@ import json
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
+from equal_budget import run_local_study  # noqa: E402
+from study.figures import CURVES, SIDE_BY_SIDE  # noqa: E402
 from trainables import metric_names as M  # noqa: E402
 from trainables.registry import metric_learning_gans  # noqa: E402
 
@@ -97,26 +98,13 @@ def main(argv=None) -> int:
         for key, value in SMOKE.items():
             setattr(args, key, value)
         args.out = str(Path(tempfile.mkdtemp()) / "mnist_sndcgan")
-    import ray
-
-    from study.lifecycle import run_study
-    from study.study_file import parse_study
-
-    work = Path(tempfile.mkdtemp(prefix="mnist-sndcgan-"))
-    study = parse_study(study_doc(args, work))
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
-    t0 = time.time()
-    try:
-        run_study(study)
-    finally:
-        ray.shutdown()
-    wall = time.time() - t0
+    study, wall = run_local_study(study_doc(args, Path(tempfile.mkdtemp(prefix="mnist-sndcgan-"))))
     rows = json.loads((study.study_dir / "leaderboard.json").read_text())
     state = json.loads((study.study_dir / "study_state.json").read_text())
     per_gan = curves(state["tracking_uri"], rows)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    for made, suffix in (("curves.png", "_curves.png"), ("best_samples.png", "_samples.png")):
+    for made, suffix in ((CURVES, "_curves.png"), (SIDE_BY_SIDE, "_samples.png")):
         shutil.copy(study.study_dir / made, out.parent / (out.name + suffix))
     out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "wall_s": wall, "rows": rows,
                                                     "curves": per_gan}, indent=1))
