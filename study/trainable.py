@@ -186,6 +186,9 @@ def record_pbt(tracker: TrialTracker, run: GanRun, point: dict, copied: dict | N
     this (re)start's step, and for an exploit one more ``pbt_lineage`` entry (the step, the trial
     and MLflow run it copied, its new values)."""
     values = {k: float(v) for k, v in point.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    # straight to MLflow, not through tracker.log_metrics: an exploit at a step already logged
+    # (the member's last report) logs its new values at that same step, which the tracker's
+    # one-value-per-step rule (high_water) would drop
     tracker.client.log_batch(tracker.run_id, metrics=[
         mlflow.entities.Metric(PBT_PREFIX + k, v, int(time.time() * 1000), run.step) for k, v in values.items()])
     if copied is None:
