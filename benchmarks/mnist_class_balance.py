@@ -1,15 +1,17 @@
 """MNIST class balance (TripletGAN table 1) and domain-FID curves: vanilla GAN vs the metric GANs.
 
-Each GAN of ``--gans`` is trained on the real MNIST t10k split (padded to 32x32) with the MLP
-nets of TripletGAN (appendix B.2: the ``mnist`` family defaults, ``mlp_mnist``; batch
-``--batch-size`` for CPU) and evaluated every ``--every`` steps on ``--num-samples`` generated
+Each GAN of ``--gans`` is trained on the real MNIST t10k split (padded to 32x32) with its registered
+MNIST nets: the MLPs of TripletGAN (appendix B.2: the ``mnist`` family defaults, ``mlp_mnist``), or
+for MLGAN and MBGAN the DCGAN-style conv nets their papers use (``sndcgan``, spectral norm off, at
+channel width ``--width`` for CPU); batch ``--batch-size`` for CPU; and evaluated every ``--every`` steps on ``--num-samples`` generated
 digits with the MNIST classifier (``trainables.metrics.mnist_classifier``): domain FID (its
 128-d features vs as many real digits), and TripletGAN's measure, the entropy and the L2 distance
 to uniform of the predicted-class histogram. The last evaluation is the table row; every
 evaluation is a point of the curves. ``vanilla GAN`` = ``nsgan`` (the non-saturating GAN).
 
 Writes ``benchmarks/results/mnist_class_balance.md``, ``.json`` and ``.png`` (domain FID and
-class entropy against steps)::
+class entropy against steps), and 100 digits of each GAN's last generator (first seed) in
+``mnist_class_balance_samples/<gan>.png``::
 
     python benchmarks/mnist_class_balance.py --steps 100000 --every 5000      # paper budget
     python benchmarks/mnist_class_balance.py --steps 5000 --every 1000 --processes 2   # 3 seeds
@@ -34,8 +36,9 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 import torch  # noqa: E402
 
-from trainables.config import REPO_ROOT  # noqa: E402
+from trainables.config import REPO_ROOT, defaults_for  # noqa: E402
 from trainables.loop import GanRun  # noqa: E402
+from trainables.plots import image_grid  # noqa: E402
 from trainables.registry import metric_learning_gans  # noqa: E402
 from trainables.train import fit  # noqa: E402
 
@@ -45,13 +48,15 @@ DEFAULT_EVERY = 5000  # evaluation interval (curve points)
 DEFAULT_SAMPLES = 10000  # generated digits per evaluation (table 1: 10k)
 DEFAULT_BATCH = 64  # CPU batch (the paper's MLPs use 256)
 DEFAULT_SEEDS = (0, 1, 2)  # run seeds
+DEFAULT_WIDTH = 0.125  # conv nets' channels x1/8: full width costs 1-4 s per CPU step
 PUBLISHED = {"vanilla GAN": (1.469, 0.502), "EBGAN": (2.046, 0.060), "TripletGAN": (2.073, 0.057)}
-SMOKE = {"steps": 20, "every": 10, "num_samples": 200, "gans": ["nsgan", "tripletgan"]}  # CI size
+SMOKE = {"steps": 20, "every": 10, "num_samples": 200, "gans": ["nsgan", "mlgan"]}  # CI size
 
 
 def train_one(gan: str, seed: int, args) -> dict:
     torch.set_num_threads(1)
-    config = {"gan": gan, "data": {"name": "mnist", "batch_size": args.batch_size},
+    net = {"kwargs": {"width": args.width}} if uses_conv_nets(gan) else {}
+    config = {"gan": gan, "data": {"name": "mnist", "batch_size": args.batch_size}, "net": net,
               "steps": args.steps, "seed": seed, "device": "cpu",
               "eval": {"every": args.every, "num_samples": args.num_samples, "kid_subsets": 0,
                        "cache_dir": str(REPO_ROOT / ".cache" / "metrics")}}
@@ -66,8 +71,22 @@ def train_one(gan: str, seed: int, args) -> dict:
               f"({time.time() - t0:.0f} s)", flush=True)
 
     fit(run, on_eval=on_eval)
+    if seed == min(args.seeds):  # look at them: 100 digits of the last generator per GAN
+        image_grid(run.generate(run.sample_z(100, torch.Generator().manual_seed(0))),
+                   samples_path(args.out, gan))
     return {"gan": gan, "seed": seed, "steps": args.steps, "seconds": round(time.time() - t0, 1),
+            "nets": run.cfg.net.arch + (f" x{args.width}" if net else ""),
             "curve": curve, **curve[-1]}
+
+
+def samples_path(out: str, gan: str) -> Path:
+    """The first seed's final samples of ``gan``: ``<out>_samples/<gan>.png``."""
+    return Path(f"{out}_samples") / f"{gan}.png"
+
+
+def uses_conv_nets(gan: str) -> bool:
+    """Whether ``gan``'s registered MNIST nets are the conv ``sndcgan`` (their width is ``--width``)."""
+    return defaults_for(gan, "mnist").get("net", {}).get("arch") == "sndcgan"
 
 
 def _job(job) -> dict:
@@ -87,25 +106,28 @@ def render(rows: list[dict], args) -> str:
     seeds = sorted({r["seed"] for r in rows})
     lines = ["# MNIST class balance (TripletGAN table 1 measure) and domain FID",
              "",
-             f"MLP nets of TripletGAN (`mlp_mnist`), real MNIST t10k split (32x32), {args.steps} steps, "
+             f"Each GAN at its registered MNIST defaults and nets (`nets` column: TripletGAN's MLPs "
+             f"`mlp_mnist`; MLGAN and MBGAN the DCGAN-style conv nets of their papers, `sndcgan` without "
+             f"spectral norm, channels x{args.width} for CPU), real MNIST t10k split (32x32), {args.steps} steps, "
              f"batch {args.batch_size}, seeds {', '.join(map(str, seeds))} (mean ± std over seeds), CPU "
-             f"1 thread, each GAN at its registered MNIST defaults. {args.num_samples} generated digits "
+             f"1 thread. {args.num_samples} generated digits "
              f"per evaluation, classified by the MNIST classifier (99.3% held-out accuracy); domain FID "
              f"in its 128-d feature space vs {args.num_samples} real digits. `vanilla GAN` = `nsgan`. "
              f"`seconds` is wall time per run (runs share the machine: not a speed measurement).",
              "",
-             f"| GAN | seeds | class entropy (ideal {math.log(10):.3f}) | min over seeds | L2 to uniform "
+             f"| GAN | nets | seeds | class entropy (ideal {math.log(10):.3f}) | min over seeds | L2 to uniform "
              f"(ideal 0) | domain FID | seconds |",
-             "|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|"]
     for gan in gans:
         mine = [r for r in rows if r["gan"] == gan]
         ent = [r["eval/class_entropy"] + 0.0 for r in mine]
-        lines.append(f"| {gan} | {len(mine)} | {_mean_std(ent, 3)} | {min(ent):.3f} | "
+        nets = ", ".join(sorted({r.get("nets", "mlp_mnist") for r in mine}))
+        lines.append(f"| {gan} | {nets} | {len(mine)} | {_mean_std(ent, 3)} | {min(ent):.3f} | "
                      f"{_mean_std([r['eval/class_l2'] for r in mine], 3)} | "
                      f"{_mean_std([r['eval/fid'] for r in mine], 1)} | "
                      f"{statistics.fmean(r['seconds'] for r in mine):.0f} |")
     for name, (ent, l2) in PUBLISHED.items():
-        lines.append(f"| *{name}* (published, 100k steps) | - | {ent:.3f} | - | {l2:.3f} | - | - |")
+        lines.append(f"| *{name}* (published, 100k steps) | - | - | {ent:.3f} | - | {l2:.3f} | - | - |")
     lines += ["", "## Curves (every evaluation)", "",
               "| GAN | seed | step | domain FID | class entropy | L2 to uniform |", "|---|---|---|---|---|---|"]
     for r in rows:
@@ -113,6 +135,11 @@ def render(rows: list[dict], args) -> str:
             lines.append(f"| {r['gan']} | {r['seed']} | {int(m['step'])} | {m['eval/fid']:.1f} | "
                          f"{m['eval/class_entropy'] + 0.0:.3f} | {m['eval/class_l2']:.3f} |")
     lines += ["", f"Plot: [{Path(args.out).name}.png]({Path(args.out).name}.png) (first seed's curves)"]
+    grids = [(gan, samples_path(args.out, gan)) for gan in gans if samples_path(args.out, gan).is_file()]
+    if grids:
+        lines += ["", f"## Samples (seed {min(seeds)}, step {args.steps})", ""]
+        for gan, path in grids:
+            lines += [f"{gan}:", "", f"![{gan}]({path.parent.name}/{path.name})", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -142,6 +169,8 @@ def main(argv=None) -> int:
     parser.add_argument("--every", type=int, default=DEFAULT_EVERY)
     parser.add_argument("--num-samples", type=int, default=DEFAULT_SAMPLES)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+    parser.add_argument("--width", type=float, default=DEFAULT_WIDTH,
+                        help="channel multiplier of the conv nets (MLGAN, MBGAN; 1: the full DCGAN widths)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
     parser.add_argument("--processes", type=int, default=1, help="runs at once (1 thread each)")
     parser.add_argument("--out", default=str(RESULTS / "mnist_class_balance"), help="output prefix")

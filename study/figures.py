@@ -24,6 +24,20 @@ def _label(metric: str) -> str:
     return METRICS[metric].label if metric in METRICS else metric
 
 
+LOG_SPAN = 20.0  # a positive metric whose largest value is >= 20x its smallest is drawn on a log axis
+
+
+def y_scale(values, mode: str = "min") -> str:
+    """``"log"`` for a distance (``mode`` min: FID, KID, KL) whose positive values span at least
+    :data:`LOG_SPAN` (an FID falling from 1,800 at step 0 to 24 flattens everything after its
+    first evaluations on a linear axis), else ``"linear"`` (scores to maximise such as the
+    bounded ``eval/fit``, values <= 0)."""
+    finite = [v for v in values if math.isfinite(v)]
+    if mode != "min" or not finite or min(finite) <= 0:
+        return "linear"
+    return "log" if max(finite) / min(finite) >= LOG_SPAN else "linear"
+
+
 def best_samples_figure(uri: str, rows: list[dict], path: Path) -> Path | None:
     """Tile the ``best_samples.png`` of each leaderboard row's run (best GAN first); None when
     no row's run has one."""
@@ -67,6 +81,7 @@ def curves_figure(uri: str, experiment_id: str, parent_run_id: str, rows: list[d
                            sharey=True)
     for ax in axes.flat[len(rows):]:
         ax.axis("off")
+    seen = []
     for ax, row in zip(axes.flat, rows):
         mine = [r for r in runs if r.data.tags.get(TAG_GAN) == row["gan"]]
         for run in mine:
@@ -74,6 +89,7 @@ def curves_figure(uri: str, experiment_id: str, parent_run_id: str, rows: list[d
             if not history:
                 continue
             steps, values = zip(*history)
+            seen += values
             best = run.info.run_id == row["run_id"]
             ax.plot(steps, values, color="C3" if best else "0.55", linewidth=2.2 if best else 0.9,
                     alpha=1.0 if best else 0.7, zorder=3 if best else 2,
@@ -82,6 +98,9 @@ def curves_figure(uri: str, experiment_id: str, parent_run_id: str, rows: list[d
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")
+    scale = y_scale(seen, METRICS[metric].mode if metric in METRICS else "max")
+    for ax in axes.flat[:len(rows)]:
+        ax.set_yscale(scale)
     for ax in axes[:, 0]:
-        ax.set_ylabel(_label(metric))
+        ax.set_ylabel(_label(metric) + (" (log scale)" if scale == "log" else ""))
     return save_figure(fig, path)

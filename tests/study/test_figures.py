@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from study.figures import best_samples_figure, curves_figure
+from study.figures import best_samples_figure, curves_figure, y_scale
 from study.tracking import BEST_SAMPLES, TAG_GAN, TAG_PARENT, client_for, ensure_experiment
 
 
@@ -58,3 +58,12 @@ def test_curves_one_panel_per_gan(store, tmp_path):
     width, height = Image.open(path).size
     assert width > 1.5 * height
     assert curves_figure(uri, exp, parent, [], tmp_path / "empty.png") is None
+
+
+def test_y_scale_is_log_only_for_positive_values_spanning_decades():
+    assert y_scale([1800.5, 309.9, 70.1, 24.0]) == "log"  # an FID curve (mnist_sndcgan mmd_rep)
+    assert y_scale([0.02, 0.31, 0.45, float("nan")]) == "log"  # 22x apart
+    assert y_scale([0.01, 0.3, 0.5], mode="max") == "linear"  # eval/fit: a score, not a distance
+    assert y_scale([1.0, 3.0, 5.0]) == "linear"
+    assert y_scale([0.0, 0.5]) == "linear" and y_scale([-1.0, 50.0]) == "linear"
+    assert y_scale([]) == "linear" and y_scale([float("inf")]) == "linear"

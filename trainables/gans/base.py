@@ -109,6 +109,11 @@ class ScalarGAN(FunctionalGAN):
         return nets["D"](x).reshape(-1)
 
 
+# MLGAN and MBGAN train MNIST with DCGAN nets (not TripletGAN's MLPs, the mnist family default):
+# the 32x32 DCGAN-style convolutions of ``sndcgan`` (G with BatchNorm) with spectral norm off.
+# ``net.kwargs.width`` < 1 narrows them for CPU runs.
+DCGAN_MNIST = {"arch": "sndcgan", "sn": "none"}
+
 # Adam of the DCGAN-like image nets (Radford et al.): lr 2e-4, beta1 0.5, for D and G.
 IMAGE_ADAM = {"optim": {"lr_d": 2e-4, "lr_g": 2e-4, "beta1_d": 0.5, "beta2_d": 0.999,
                         "beta1_g": 0.5, "beta2_g": 0.999}}
