@@ -217,6 +217,17 @@ def defaults_for(gan: str, dataset: str) -> dict:
     return deep_merge(cfg, spec.preset_for(family))
 
 
+def _defaults_for_arch(defaults: dict, user_net) -> dict:
+    """The defaults' ``net.kwargs`` are options of the defaults' ``net.arch``: a user who picks
+    another arch starts from that arch's own options (e.g. MLGAN on MNIST with
+    ``net.arch = "mlp_mnist"`` does not inherit the conv nets' ``width``)."""
+    arch = user_net.get("arch") if isinstance(user_net, dict) else None
+    net = defaults.get("net", {})
+    if arch is None or arch == net.get("arch") or "kwargs" not in net:
+        return defaults
+    return {**defaults, "net": {k: v for k, v in net.items() if k != "kwargs"}}
+
+
 def resolve_config(user: dict) -> RunConfig:
     """Validate a user's nested config and fill in every default; see the module docstring."""
     if not isinstance(user, dict):
@@ -232,7 +243,7 @@ def resolve_config(user: dict) -> RunConfig:
     dataset = user.get("data", {}).get("name", DataConfig.name) if isinstance(user.get("data", {}), dict) else None
     if dataset is None:
         raise ConfigError("data: expected a mapping")
-    merged = deep_merge(defaults_for(spec.name, dataset), user)
+    merged = deep_merge(_defaults_for_arch(defaults_for(spec.name, dataset), user.get("net")), user)
 
     sections = {}
     for name, cls in SECTIONS.items():

@@ -64,7 +64,7 @@ GAN = GanSpec(
     # batch 128 0.70; alpha 200 0.000; TTUR lr_g 1e-3 0.12 at 3k; two G steps per D step 0.14 at
     # 3k. None beats the defaults with MLPs. The paper's nets are DCGAN-like convolutions: with the
     # 32x32 DCGAN-style nets (``sndcgan`` with spectral norm off) and N(0, I_100) it spreads over
-    # the classes: 2.058 / 2.021 / 1.829 at 5k steps for seeds 0-2 (width 1/8, batch 64 for CPU;
+    # the classes: 2.058 / 2.021 / 1.829 at 5k steps for seeds 0-2 (width 1/8, batch 64;
     # benchmarks/results/mnist_class_balance.md); seed 2 still rising (1.46 at 3k, 1.68 at 4k).
     # The paper's Adam(2e-4) on seed 2: 1.46 at 3k, no better. Batch 128 is the paper's.
     presets={"toy": {"hparams": {"alpha": 2.0}},

@@ -96,7 +96,7 @@ GAN = GanSpec(
     # The paper trains MNIST with the DCGAN architecture, not MLPs: with the 32x32 DCGAN-style conv
     # nets (``sndcgan`` with spectral norm off: G with BatchNorm, a plain conv D) the center variant
     # spreads over the classes: entropy 2.185 +- 0.017 at 5k steps over seeds 0-2, domain FID
-    # 104.5 +- 13.6 (width 1/8, batch 64 for CPU; benchmarks/results/mnist_class_balance.md).
+    # 104.5 +- 13.6 (width 1/8, batch 64; benchmarks/results/mnist_class_balance.md).
     presets={"images": IMAGE_ADAM, "toy": {"hparams": {"variant": "center"}},
              "mnist": {"hparams": {"variant": "center", "beta": 20.0}, "optim": {"lr_d": 1e-4, "lr_g": 1e-4},
                        "data": {"batch_size": 64}, "net": DCGAN_MNIST}},

@@ -51,7 +51,8 @@ def test_register_rejects_duplicates_and_wrong_types():
     ("tripletgan", "stl10", {"hparams.margin": 1.6, "hparams.embed_dim": 128, "optim.lr_d": 1e-4}),
     ("mlgan", "mnist", {"hparams.variant": "center", "hparams.lam": 1.0, "hparams.beta": 20.0,
                         "hparams.embed_dim": 5, "optim.lr_d": 1e-4, "optim.lr_g": 1e-4,
-                        "net.arch": "sndcgan", "net.sn": "none", "data.batch_size": 64}),
+                        "net.arch": "sndcgan", "net.sn": "none", "net.kwargs": {"width": 0.125},
+                        "data.batch_size": 64}),
     ("mlgan", "cifar10", {"hparams.variant": "vanilla", "hparams.lam": 0.5, "hparams.beta": 0.0,
                           "hparams.embed_dim": 64, "optim.lr_d": 2e-4}),
     ("mlgan", "ring8", {"hparams.variant": "center", "hparams.lam": 1.0, "hparams.beta": 10.0,
@@ -142,3 +143,14 @@ def test_paper_toy_settings_stay_selectable(gan):
     flat = flatten(cfg.to_dict())
     for key, value in flatten(TOY_PAPER_NETS[gan]).items():
         assert flat[key] == value, key
+
+
+def test_another_arch_does_not_inherit_the_default_arch_options():
+    conv = resolve_config({"gan": "mlgan", "data": {"name": "mnist"}}).net
+    assert (conv.arch, conv.kwargs) == ("sndcgan", {"width": 0.125})
+    mlp = resolve_config({"gan": "mlgan", "data": {"name": "mnist"}, "net": {"arch": "mlp_mnist"}}).net
+    assert (mlp.arch, mlp.kwargs) == ("mlp_mnist", {})
+    wide = resolve_config({"gan": "mlgan", "data": {"name": "mnist"}, "net": {"kwargs": {"width": 1.0}}}).net
+    assert (wide.arch, wide.kwargs) == ("sndcgan", {"width": 1.0})
+    same = resolve_config({"gan": "mbgan", "data": {"name": "mnist"}, "net": {"arch": "sndcgan"}}).net
+    assert same.kwargs == {"width": 0.125}
