@@ -3,7 +3,7 @@
 Each GAN of ``--gans`` is trained on the real MNIST t10k split (padded to 32x32) with its registered
 MNIST nets: the MLPs of TripletGAN (appendix B.2: the ``mnist`` family defaults, ``mlp_mnist``), or
 for MLGAN and MBGAN the DCGAN-style conv nets their papers use (``sndcgan``, spectral norm off, at
-channel width ``--width`` for CPU); batch ``--batch-size`` for CPU; and evaluated every ``--every`` steps on ``--num-samples`` generated
+their registered channel width unless ``--width`` is given); batch ``--batch-size`` for CPU; and evaluated every ``--every`` steps on ``--num-samples`` generated
 digits with the MNIST classifier (``trainables.metrics.mnist_classifier``): domain FID (its
 128-d features vs as many real digits), and TripletGAN's measure, the entropy and the L2 distance
 to uniform of the predicted-class histogram. The last evaluation is the table row; every
@@ -48,14 +48,13 @@ DEFAULT_EVERY = 5000  # evaluation interval (curve points)
 DEFAULT_SAMPLES = 10000  # generated digits per evaluation (table 1: 10k)
 DEFAULT_BATCH = 64  # CPU batch (the paper's MLPs use 256)
 DEFAULT_SEEDS = (0, 1, 2)  # run seeds
-DEFAULT_WIDTH = 0.125  # conv nets' channels x1/8: full width costs 1-4 s per CPU step
 PUBLISHED = {"vanilla GAN": (1.469, 0.502), "EBGAN": (2.046, 0.060), "TripletGAN": (2.073, 0.057)}
 SMOKE = {"steps": 20, "every": 10, "num_samples": 200, "gans": ["nsgan", "mlgan"]}  # CI size
 
 
 def train_one(gan: str, seed: int, args) -> dict:
     torch.set_num_threads(1)
-    net = {"kwargs": {"width": args.width}} if uses_conv_nets(gan) else {}
+    net = {"kwargs": {"width": args.width}} if args.width is not None and uses_conv_nets(gan) else {}
     config = {"gan": gan, "data": {"name": "mnist", "batch_size": args.batch_size}, "net": net,
               "steps": args.steps, "seed": seed, "device": "cpu",
               "eval": {"every": args.every, "num_samples": args.num_samples, "kid_subsets": 0,
@@ -71,11 +70,12 @@ def train_one(gan: str, seed: int, args) -> dict:
               f"({time.time() - t0:.0f} s)", flush=True)
 
     fit(run, on_eval=on_eval)
+    width = run.cfg.net.kwargs.get("width")  # the conv nets' channel multiplier
     if seed == min(args.seeds):  # look at them: 100 digits of the last generator per GAN
         image_grid(run.generate(run.sample_z(100, torch.Generator().manual_seed(0))),
                    samples_path(args.out, gan))
     return {"gan": gan, "seed": seed, "steps": args.steps, "seconds": round(time.time() - t0, 1),
-            "nets": run.cfg.net.arch + (f" x{args.width}" if net else ""),
+            "nets": run.cfg.net.arch + (f" x{width}" if width else ""),
             "curve": curve, **curve[-1]}
 
 
@@ -85,7 +85,7 @@ def samples_path(out: str, gan: str) -> Path:
 
 
 def uses_conv_nets(gan: str) -> bool:
-    """Whether ``gan``'s registered MNIST nets are the conv ``sndcgan`` (their width is ``--width``)."""
+    """Whether ``gan``'s registered MNIST nets are the conv ``sndcgan`` (``--width`` sets their width)."""
     return defaults_for(gan, "mnist").get("net", {}).get("arch") == "sndcgan"
 
 
@@ -108,7 +108,7 @@ def render(rows: list[dict], args) -> str:
              "",
              f"Each GAN at its registered MNIST defaults and nets (`nets` column: TripletGAN's MLPs "
              f"`mlp_mnist`; MLGAN and MBGAN the DCGAN-style conv nets of their papers, `sndcgan` without "
-             f"spectral norm, channels x{args.width} for CPU), real MNIST t10k split (32x32), {args.steps} steps, "
+             f"spectral norm; `x0.125` = 1/8 of Table S1's channels), real MNIST t10k split (32x32), {args.steps} steps, "
              f"batch {args.batch_size}, seeds {', '.join(map(str, seeds))} (mean ± std over seeds), CPU "
              f"1 thread. {args.num_samples} generated digits "
              f"per evaluation, classified by the MNIST classifier (99.3% held-out accuracy); domain FID "
@@ -169,8 +169,9 @@ def main(argv=None) -> int:
     parser.add_argument("--every", type=int, default=DEFAULT_EVERY)
     parser.add_argument("--num-samples", type=int, default=DEFAULT_SAMPLES)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
-    parser.add_argument("--width", type=float, default=DEFAULT_WIDTH,
-                        help="channel multiplier of the conv nets (MLGAN, MBGAN; 1: the full DCGAN widths)")
+    parser.add_argument("--width", type=float, default=None,
+                        help="channel multiplier of the conv nets (MLGAN, MBGAN; default: their registered "
+                             "width, 1/8; 1: Table S1's channels)")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(DEFAULT_SEEDS))
     parser.add_argument("--processes", type=int, default=1, help="runs at once (1 thread each)")
     parser.add_argument("--out", default=str(RESULTS / "mnist_class_balance"), help="output prefix")
