@@ -179,7 +179,7 @@ def header_text(args) -> str:
             f"measured once at the end on 2,500 points; mean ± std over the `seeds` column's seeds (it/s "
             f"is wall-clock and depends on what else ran on the machine). `defaults` = the registered toy setting: PacGAN's 2D nets "
             f"(G 4 x FC400 ReLU+BN, z in R^2; D 3 x FC200 maxout-5), batch 100, Adam(1e-4, beta1 0.5); "
-            f"MLGAN's center variant, MBGAN alpha = 2, GN-GAN's toy defaults (the equal-budget study's best trial). Study per (GAN, "
+            f"MLGAN's center variant, MBGAN alpha = 2, GN-GAN's paper toy weights (lambda_p = lambda_m = 0.1, lambda_r = 1). Study per (GAN, "
             f"mixture) for `best`: {args.study_trials} trials (TPE, registered defaults first, run "
             f"seed 0), at most {args.study_steps} steps, ASHA grace {args.study_eval} / reduction "
             f"factor {REDUCTION_FACTOR}, {STUDY_CONCURRENT} trials at a time, optimising "

@@ -8,7 +8,8 @@ start-up count as idle; the "sweep" column starts at the first trial instead.
 
 - ``before``: the old design, one study per GAN run back to back on the same Ray instance, each
   with ``max_concurrent`` = the slots (its wall times add up); both designs run the current code
-  (worker processes reused between trials), so the difference is the GANs' sequence alone;
+  (a new worker process per trial: Tune's actor reuse is off, it broke resume after a SIGKILL),
+  so the difference is the GANs' sequence alone;
 - ``after``: one study of all GANs under one study-wide concurrency budget (``study.sweep``).
 
 Settings: ``local2`` = this machine, Ray on 2 CPUs, 2 slots, a 3-GAN x 8-trial grid25 study

@@ -165,8 +165,10 @@ def test_default_point_values_are_the_registered_defaults():
     toy = default_point("tripletgan", "toy")
     assert (toy["optim.lr_d"], toy["optim.lr_g"], toy["optim.beta1_d"]) == (1e-4, 1e-4, 0.5)
     gn = default_point("gngan", "toy")
-    # GN-GAN's toy defaults: the equal-budget study's best trial (the paper's weights collapse)
-    assert (gn["hparams.lambda_r"], gn["hparams.lambda_p"], gn["optim.lr_d"], gn["optim.beta1_g"]) == (6.4, 0.15, 4.8e-4, 0.4)
+    # GN-GAN's toy defaults: the paper's toy weights (Table 1) with the toy family's Adam
+    assert (gn["hparams.lambda_r"], gn["hparams.lambda_p"], gn["hparams.lambda_m1"], gn["hparams.lambda_m2"],
+            gn["optim.lr_d"], gn["optim.beta1_g"]) == (1.0, 0.1, 0.1, 0.1, 1e-4, 0.5)
+    assert default_point("mbgan", "mnist")["hparams.alpha"] == 200.0  # MNIST: the paper's stable end
     assert default_point("wgan_gp", "image32")["hparams.gp_weight"] == 10.0
     assert default_point("mbgan", "image64")["hparams.alpha"] == 20.0
 
