@@ -95,17 +95,20 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     plots = out.parent / "toy_scatter"
     store = out.with_suffix(".json")
-    rows = [r for r in (json.loads(store.read_text()) if store.is_file() else []) if r["steps"] == args.steps]
+    saved = json.loads(store.read_text()) if store.is_file() else []
+    other_steps = [r for r in saved if r["steps"] != args.steps]  # kept in the .json, not in this table
+    rows = [r for r in saved if r["steps"] == args.steps]
     done = {(r["gan"], r["data"], r["seed"]) for r in rows}
-    jobs = [(gan, data, seed, args.steps, plots) for data in args.data for gan in args.gans
-            for seed in args.seeds if (gan, data, seed) not in done]
-    order = {(gan, data): i for i, (data, gan) in enumerate((d, g) for d in args.data for g in args.gans)}
+    pairs = [(gan, data) for data in args.data for gan in args.gans]  # table order
+    order = {pair: i for i, pair in enumerate(pairs)}
+    jobs = [(gan, data, seed, args.steps, plots) for gan, data in pairs for seed in args.seeds
+            if (gan, data, seed) not in done]
     with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
         for row in pool.imap_unordered(_job, jobs):
             rows.append(row)
             rows.sort(key=lambda r: (order.get((r["gan"], r["data"]), len(order)), r["seed"]))
             print(json.dumps(row), flush=True)
-            store.write_text(json.dumps(rows, indent=1))
+            store.write_text(json.dumps(other_steps + rows, indent=1))
             out.with_suffix(".md").write_text(table(rows, args.steps))
     print(table(rows, args.steps))
     return 0
