@@ -186,7 +186,9 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     store = out.with_suffix(".json")  # results accumulate: runs already there are not repeated
     saved = json.loads(store.read_text()) if store.is_file() else {}
-    rows = [r for r in saved.get("rows", []) if r.get("steps") == args.steps and "seed" in r]
+    mine = lambda r: r.get("steps") == args.steps and "seed" in r  # noqa: E731  (rows of this table)
+    others = [r for r in saved.get("rows", []) if not mine(r)]  # kept in the .json, not in this table
+    rows = [r for r in saved.get("rows", []) if mine(r)]
     jobs = [(gan, seed, args) for gan in args.gans for seed in args.seeds
             if not any(r["gan"] == gan and r["seed"] == seed for r in rows)]
     with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
@@ -194,7 +196,8 @@ def main(argv=None) -> int:
             rows.append(row)
             order = {g: i for i, g in enumerate(args.gans)}
             rows.sort(key=lambda r: (order.get(r["gan"], len(order)), r["seed"]))
-            store.write_text(json.dumps({"args": {k: v for k, v in vars(args).items()}, "rows": rows}, indent=1))
+            store.write_text(json.dumps({"args": {k: v for k, v in vars(args).items()}, "rows": others + rows},
+                                        indent=1))
             out.with_suffix(".md").write_text(render(rows, args))
             plot(rows, out.with_suffix(".png"))
     print(render(rows, args), flush=True)
