@@ -8,6 +8,7 @@ import pyarrow.fs
 from study import tracking
 from study.study_file import StudyFile, is_uri
 from study.tracking import TAG_STOP_REASON, TAG_TRIAL_ID
+from study.trainable import DELETED_MARKER, checkpoint_index
 
 ORPHANED = "orphaned"  # stop_reason of an MLflow child whose trial a killed driver lost
 
@@ -21,6 +22,34 @@ def remove_dir(path: str) -> bool:
         return False
     fs.delete_dir(inner)
     return True
+
+
+def mark_deleted_checkpoints(exp_dir: str) -> int:
+    """Before a killed sweep is restored: put a placeholder folder (holding only
+    :data:`~study.trainable.DELETED_MARKER`) at every gap of each trial's ``checkpoint_NNNNNN``
+    numbering below its newest checkpoint. Returns the number of placeholders made.
+
+    Tune deletes a trial's older checkpoints as it writes new ones (``num_to_keep``) but snapshots
+    the experiment only every few seconds: a driver killed in between leaves a snapshot naming a
+    deleted folder, and Tune's restore fails that trial ("does not exist on storage anymore").
+    With the placeholder there, the trial starts and resumes from its newest real checkpoint
+    (:func:`study.trainable.load_trial_checkpoint`). Works on local paths and URIs (pyarrow).
+    """
+    fs, root = pyarrow.fs.FileSystem.from_uri(exp_dir) if is_uri(exp_dir) else \
+        (pyarrow.fs.LocalFileSystem(), exp_dir)
+    made = 0
+    for trial in fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True)):
+        if trial.type != pyarrow.fs.FileType.Directory:
+            continue
+        indices = {checkpoint_index(i.base_name) for i in fs.get_file_info(pyarrow.fs.FileSelector(trial.path))
+                   if i.type == pyarrow.fs.FileType.Directory} - {-1}
+        for index in sorted(set(range(max(indices, default=0))) - indices):
+            folder = f"{trial.path}/checkpoint_{index:06d}"
+            fs.create_dir(folder)
+            with fs.open_output_stream(f"{folder}/{DELETED_MARKER}") as out:
+                out.write(b"deleted by Tune after the experiment snapshot a killed driver left\n")
+            made += 1
+    return made
 
 
 def reconcile_sweep(study: StudyFile, gan: str, state: dict, trial_ids: set[str]) -> dict:

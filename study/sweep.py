@@ -10,14 +10,15 @@
   Training (``study.pbt``: its own population, started from its defaults and random draws of
   its space instead of a searcher), or FIFO;
 - trainable: ``tune.with_resources(train_gan, {cpu, gpu})``, placed by Ray across the nodes;
-  actors are not reused (with reuse, resuming after a SIGKILL failed a restored trial in the
-  driver-kill test); trials are named ``<gan>_<trial id>``;
+  actors are reused (a finished trial's worker process takes the next trial: no process start
+  and imports between trials); trials are named ``<gan>_<trial id>``;
 - checkpoints: the 2 best by the study metric (+ the latest; PBT: all of them), retries from
   the last one.
 
 The experiment lives in ``<tune_storage>/sweep/``. An interrupted sweep is restored with
 ``Tuner.restore(resume_unfinished=True, resume_errored=True)`` (``restart_errored`` would crash
-OptunaSearch).
+OptunaSearch), after placeholders are put where Tune deleted a checkpoint its last snapshot names
+(``study.reconcile.mark_deleted_checkpoints``).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from study import tracking
 from study import pbt
 from study.callbacks import TrialRunCloser, progress_reporter
 from study.cluster import trial_slots
-from study.reconcile import reconcile_sweep, remove_dir
+from study.reconcile import mark_deleted_checkpoints, reconcile_sweep, remove_dir
 from study.routing import FixedPoints, PerGanScheduler, PerGanSearcher, trial_label
 from study.study_file import StudyFile
 from study.trainable import train_gan
@@ -128,7 +129,7 @@ def make_tuner(study: StudyFile, state: dict, name: str, searcher, scheduler, nu
         callbacks=[closer], progress_reporter=progress_reporter(study, metric), verbose=1)
     tune_config = tune.TuneConfig(
         metric=metric, mode=mode, search_alg=ConcurrencyLimiter(searcher, max_concurrent(study)),
-        scheduler=scheduler, num_samples=num_samples, reuse_actors=False,  # see the module docstring
+        scheduler=scheduler, num_samples=num_samples, reuse_actors=True,  # no process start + imports per trial
         trial_name_creator=trial_label, trial_dirname_creator=trial_label)
     return tune.Tuner(_trainable(study), param_space=param_space(study, state),
                       tune_config=tune_config, run_config=run_config)
@@ -189,6 +190,7 @@ def restored_or_new(study: StudyFile, state: dict, name: str, resume: bool, buil
     exp_dir = f"{study.tune_storage}/{name}"
     if resume and tune.Tuner.can_restore(exp_dir):
         print(f"restoring the interrupted {'sweep' if name == SWEEP_DIR else name} from {exp_dir}", flush=True)
+        mark_deleted_checkpoints(exp_dir)
         return tune.Tuner.restore(exp_dir, trainable=_trainable(study), param_space=param_space(study, state),
                                   resume_unfinished=True, resume_errored=True)
     if remove_dir(exp_dir):

@@ -114,7 +114,7 @@ def train_gan(config: dict) -> None:
     if checkpoint is not None and _already_ended(study, trial_id):
         return  # its result is already in MLflow and Optuna: report nothing more
     run = GanRun(cfg)
-    best, run_id, evaluations, copied = _restore(run, checkpoint, trial_id)
+    best, run_id, evaluations, copied = _restore(run, checkpoint, trial_id, trial_name)
     tracker = TrialTracker(study, trial_id, trial_name, cfg, trial_point(config), run_id=run_id)
     metric, mode = tracker.metric, tracker.mode  # the study's metric (search.metric) or the primary one
     if tracker.reused:
@@ -165,7 +165,8 @@ def record_error(tracker: TrialTracker, exc: BaseException) -> None:
         pass
 
 
-def _restore(run: GanRun, checkpoint, trial_id: str) -> tuple[dict | None, str | None, list[dict], dict | None]:
+def _restore(run: GanRun, checkpoint, trial_id: str,
+             trial_name: str | None = None) -> tuple[dict | None, str | None, list[dict], dict | None]:
     """Load Tune's checkpoint (if any) into ``run``: (best evaluation, MLflow run id, evaluations,
     copied), ``copied`` = the checkpoint's payload when it is another trial's (a PBT exploit).
 
@@ -174,7 +175,7 @@ def _restore(run: GanRun, checkpoint, trial_id: str) -> tuple[dict | None, str |
     found by trial id), and the optimisers take this trial's (perturbed) learning rates and betas."""
     if checkpoint is None:
         return None, None, [], None
-    payload = load_trial_checkpoint(checkpoint, run)
+    payload = load_trial_checkpoint(checkpoint, run, trial_name)
     if payload.get("trial_id") not in (None, trial_id):
         run.apply_optim_settings()
         return None, None, [], payload
@@ -248,27 +249,51 @@ def report_evaluation(run: GanRun, metrics: dict, is_best: bool, payload: dict, 
         shutil.rmtree(ckpt_dir, ignore_errors=True)
 
 
-def _checkpoint_index(path: str) -> int:
+# Sole file of a placeholder checkpoint folder, put where Tune deleted a checkpoint after the
+# experiment snapshot a killed driver left (study.reconcile.mark_deleted_checkpoints).
+DELETED_MARKER = "DELETED_BY_TUNE"
+
+
+def checkpoint_index(path: str) -> int:
+    """N of a ``.../checkpoint_NNNNNN`` folder; -1 for any other name."""
     name = path.rstrip("/").rsplit("/", 1)[-1]
     return int(name.split("_")[-1]) if name.startswith("checkpoint_") and name.split("_")[-1].isdigit() else -1
 
 
-def older_checkpoints(checkpoint) -> list:
-    """The trial's other checkpoints older than ``checkpoint`` (siblings ``checkpoint_NNNNNN``
-    in its trial directory, on any pyarrow filesystem: local, NFS, S3, GCS), newest first."""
-    parent, index = checkpoint.path.rstrip("/").rsplit("/", 1)[0], _checkpoint_index(checkpoint.path)
+def is_placeholder(checkpoint) -> bool:
+    """Whether ``checkpoint`` is a folder :func:`study.reconcile.mark_deleted_checkpoints` put in
+    place of one Tune deleted after its last snapshot (it holds only the marker file)."""
+    info = checkpoint.filesystem.get_file_info(f"{checkpoint.path.rstrip('/')}/{DELETED_MARKER}")
+    return info.type == pyarrow.fs.FileType.File
+
+
+def sibling_checkpoints(checkpoint) -> list:
+    """The real checkpoints (``checkpoint_NNNNNN``, placeholders left out) in the folder of
+    ``checkpoint``, on any pyarrow filesystem (local, NFS, S3, GCS), newest first."""
+    parent = checkpoint.path.rstrip("/").rsplit("/", 1)[0]
     infos = checkpoint.filesystem.get_file_info(pyarrow.fs.FileSelector(parent))
-    older = [i.path for i in infos if i.type == pyarrow.fs.FileType.Directory
-             and 0 <= _checkpoint_index(i.path) < index]
-    return [tune.Checkpoint(p, filesystem=checkpoint.filesystem)
-            for p in sorted(older, key=_checkpoint_index, reverse=True)]
+    found = [tune.Checkpoint(i.path, filesystem=checkpoint.filesystem) for i in infos
+             if i.type == pyarrow.fs.FileType.Directory and checkpoint_index(i.path) >= 0]
+    return sorted((c for c in found if not is_placeholder(c)), key=lambda c: checkpoint_index(c.path),
+                  reverse=True)
 
 
-def load_trial_checkpoint(checkpoint, run: GanRun | None = None) -> dict:
-    """The payload of Tune's latest checkpoint of this trial, loaded into ``run`` when given;
-    when that one is truncated, foreign or does not fit the run (:class:`CheckpointError`), the
-    newest older checkpoint that does (one warning line per skipped file). Raises
-    CheckpointError when none loads."""
+def older_checkpoints(checkpoint) -> list:
+    """The trial's real checkpoints older than ``checkpoint``, newest first."""
+    index = checkpoint_index(checkpoint.path)
+    return [c for c in sibling_checkpoints(checkpoint) if checkpoint_index(c.path) < index]
+
+
+def load_trial_checkpoint(checkpoint, run: GanRun | None = None, trial_name: str | None = None) -> dict:
+    """The payload of Tune's checkpoint of this trial, loaded into ``run`` when given.
+
+    Tune hands a restarted trial the latest checkpoint it registered. When that one lies in the
+    trial's own folder (``trial_name``; not a checkpoint another trial copied under PBT), the
+    trial's newest checkpoint on storage is tried first: after a driver kill, Tune's last snapshot
+    can name an older one, or one it deleted since (a placeholder, see
+    :func:`study.reconcile.mark_deleted_checkpoints`). When a candidate is truncated, foreign or
+    does not fit the run (:class:`CheckpointError`), the next older one is tried (one warning
+    line per skipped file). Raises CheckpointError when none loads."""
     def load(candidate) -> dict:
         with candidate.as_directory() as ckpt_dir:
             path = Path(ckpt_dir) / CHECKPOINT_NAME
@@ -280,13 +305,22 @@ def load_trial_checkpoint(checkpoint, run: GanRun | None = None) -> dict:
     def warn(candidate, exc: CheckpointError) -> None:
         print(f"warning: {candidate.path}: unusable checkpoint, trying an older one ({exc})", flush=True)
 
-    candidates = [checkpoint] + older_checkpoints(checkpoint)
+    if is_placeholder(checkpoint):
+        print(f"{checkpoint.path}: deleted by Tune after the snapshot this sweep was restored from; "
+              f"resuming from the trial's newest checkpoint", flush=True)
+    own = trial_name is not None and Path(checkpoint.path.rstrip("/")).parent.name == trial_name
+    if own or is_placeholder(checkpoint):
+        candidates = sibling_checkpoints(checkpoint)
+    else:
+        candidates = [checkpoint] + older_checkpoints(checkpoint)
     try:
         used, payload = load_first(candidates, load, warn)
     except CheckpointError as exc:
         raise CheckpointError(f"{checkpoint.path}: no loadable checkpoint in this trial ({exc})") from None
-    if used is not checkpoint:
-        print(f"resuming from the older checkpoint {used.path} (step {payload['step']})", flush=True)
+    if used.path.rstrip("/") != checkpoint.path.rstrip("/"):
+        older = checkpoint_index(used.path) < checkpoint_index(checkpoint.path)
+        print(f"resuming from the {'older' if older else 'newer'} checkpoint {used.path} (step "
+              f"{payload['step']}) instead of {checkpoint.path}", flush=True)
     return payload
 
 

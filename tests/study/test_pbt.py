@@ -129,11 +129,16 @@ def test_an_exploit_loads_the_copy_without_its_history_and_records_the_lineage(t
     save_checkpoint(ckpt / CHECKPOINT_NAME, {**donor.checkpoint_payload(best={"eval/fit": 0.5, "step": 3}),
                                              "mlflow_run_id": "donor-run", "trial_id": "donor",
                                              "evaluations": [{"step": 3, "eval/fit": 0.5}]})
+    g_at_copy = next(iter(donor.nets["G"].parameters())).detach().clone()
+    donor.train(3)  # the donor trains on: a newer checkpoint in its folder must not be taken instead
+    save_checkpoint(tmp_path / "donor" / "checkpoint_000002" / CHECKPOINT_NAME,
+                    {**donor.checkpoint_payload(best=None), "mlflow_run_id": "donor-run", "trial_id": "donor"})
     member = GanRun({**base, "optim": {"lr_g": 4e-4}})
-    best, run_id, evaluations, copied = _restore(member, tune.Checkpoint.from_directory(str(ckpt)), "member")
+    best, run_id, evaluations, copied = _restore(member, tune.Checkpoint.from_directory(str(ckpt)), "member",
+                                                 "tripletgan_member")
     assert (best, run_id, evaluations) == (None, None, []) and copied["trial_id"] == "donor"
     assert member.step == 3 and member.optims["G"].param_groups[0]["lr"] == 4e-4
-    assert torch.equal(next(iter(member.nets["G"].parameters())), next(iter(donor.nets["G"].parameters())))
+    assert torch.equal(next(iter(member.nets["G"].parameters())), g_at_copy)
     own = _restore(GanRun(base), tune.Checkpoint.from_directory(str(ckpt)), "donor")  # its own: history kept
     assert own[:3] == ({"eval/fit": 0.5, "step": 3}, "donor-run", [{"step": 3, "eval/fit": 0.5}]) and own[3] is None
 

@@ -225,6 +225,35 @@ def test_trainable_falls_back_to_the_newest_good_checkpoint(tmp_path, capsys):
         load_trial_checkpoint(tune.Checkpoint(str(trial / "checkpoint_000002")))
 
 
+def test_checkpoint_deleted_after_the_snapshot_resumes_from_the_trials_newest(tmp_path, capsys):
+    """A killed driver's snapshot can name a checkpoint Tune deleted since: the resume puts a
+    placeholder there (Ray would refuse the trial) and the trial loads its newest real checkpoint."""
+    from ray import tune
+
+    from study.reconcile import mark_deleted_checkpoints
+    from study.trainable import DELETED_MARKER, is_placeholder, load_trial_checkpoint
+
+    exp = tmp_path / "sweep"
+    trial = exp / "gngan_abc"
+    for i in (1, 4, 5):  # Tune kept 1 (best score) and the latest ones; 0, 2, 3 were deleted
+        save_checkpoint(trial / f"checkpoint_{i:06d}" / CHECKPOINT_NAME, _payload(10 * i))
+    (exp / "experiment_state-x.json").write_text("{}")  # files beside the trial folders are left alone
+    assert mark_deleted_checkpoints(str(exp)) == 3
+    assert sorted(p.name for p in trial.iterdir()) == [f"checkpoint_{i:06d}" for i in range(6)]
+    assert [p.name for p in (trial / "checkpoint_000003").iterdir()] == [DELETED_MARKER]
+    assert mark_deleted_checkpoints(str(exp)) == 0  # idempotent
+    named = tune.Checkpoint(str(trial / "checkpoint_000003"))  # what the snapshot names
+    assert is_placeholder(named) and not is_placeholder(tune.Checkpoint(str(trial / "checkpoint_000004")))
+    capsys.readouterr()
+    assert load_trial_checkpoint(named, trial_name="gngan_abc")["step"] == 50
+    out = capsys.readouterr().out
+    assert "deleted by Tune" in out and "newer checkpoint" in out and "checkpoint_000005" in out
+    # the trial's own older snapshot checkpoint: its newest one wins too
+    assert load_trial_checkpoint(tune.Checkpoint(str(trial / "checkpoint_000001")), trial_name="gngan_abc")["step"] == 50
+    # a checkpoint another trial copied (PBT exploit) is used as named, never its newer siblings
+    assert load_trial_checkpoint(tune.Checkpoint(str(trial / "checkpoint_000004")), trial_name="gngan_xyz")["step"] == 40
+
+
 def test_plain_driver_resumes_from_previous_when_latest_is_truncated(tmp_path, capsys):
     from trainables.train import train_to_dir
 
