@@ -8,14 +8,18 @@ start-up count as idle; the "sweep" column starts at the first trial instead.
 
 - ``before``: the old design, one study per GAN run back to back on the same Ray instance, each
   with ``max_concurrent`` = the slots (its wall times add up); both designs run the current code
-  (a new worker process per trial: Tune's actor reuse is off, it broke resume after a SIGKILL),
-  so the difference is the GANs' sequence alone;
+  (a finished trial's worker process takes the next trial: Tune's actor reuse), so the difference
+  is the GANs' sequence alone;
 - ``after``: one study of all GANs under one study-wide concurrency budget (``study.sweep``).
 
 Settings: ``local2`` = this machine, Ray on 2 CPUs, 2 slots, a 3-GAN x 8-trial grid25 study
-with ASHA; ``cluster16`` = a simulated cluster (``ray.cluster_utils.Cluster``: 4 worker nodes x
-4 CPUs x 4 logical GPUs, trials of 1 CPU + 1 GPU, i.e. 16 slots; no CUDA here, so trials train
-on the CPU), short trials. Writes ``benchmarks/results/utilisation.{md,json,png}`` (the PNG: each
+with ASHA, trials of up to 1,500 steps (5-60 s; the quickstart's run 1,000-5,000 steps);
+``cluster16`` = a simulated cluster (``ray.cluster_utils.Cluster``: 4 worker nodes x 4 CPUs x
+4 logical GPUs, trials of 1 CPU + 1 GPU, i.e. 16 slots; no CUDA here, so trials train on the
+CPU), short trials, 32 per GAN (6 rounds of the 16 slots). Its 16 trial processes share this
+machine's 2 physical cores: their start (torch and the project imported) takes about a minute
+before the first trial, which a real cluster's nodes do in parallel; the "sweep" columns leave
+that out. Writes ``benchmarks/results/utilisation.{md,json,png}`` (the PNG: each
 trial's span per slot, coloured by GAN, before and after).
 
     python benchmarks/utilisation.py [--setting local2 cluster16] [--smoke-test]
@@ -35,9 +39,9 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 GANS = ("mbgan", "nsgan", "tripletgan")
 SETTINGS = {
-    "local2": {"nodes": None, "slots": 2, "trials": 8, "steps": 600, "every": 100, "data": "grid25",
+    "local2": {"nodes": None, "slots": 2, "trials": 8, "steps": 1500, "every": 250, "data": "grid25",
                "asha": True, "resources": {"cpu": 1.0, "gpu": 0.0}},
-    "cluster16": {"nodes": 4, "slots": 16, "trials": 16, "steps": 200, "every": 50, "data": "ring8",
+    "cluster16": {"nodes": 4, "slots": 16, "trials": 32, "steps": 200, "every": 50, "data": "ring8",
                   "asha": True, "resources": {"cpu": 1.0, "gpu": 1.0}},
 }
 SMOKE = {"local2": {"trials": 1, "steps": 20, "every": 10}}  # CI size (with 2 of the GANs)
