@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from trainables.checkpoint import load_checkpoint
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,6 +62,18 @@ def _unfinished_in_snapshot(sweep_dir: Path, max_steps: int) -> set[str]:
     trials = [(json.loads(trial), json.loads(meta)) for trial, meta in json.loads(latest.read_text())["trial_data"]]
     return {t["trial_id"] for t, meta in trials
             if t["status"] != "TERMINATED" and 0 <= meta.get("last_result", {}).get("step", -1) < max_steps}
+
+
+def _settle(trial_dir: Path, quiet: float = 3.0, limit: float = 30.0) -> None:
+    """Wait until ``trial_dir``'s checkpoint folders stop changing for ``quiet`` seconds."""
+    seen, since, deadline = None, time.time(), time.time() + limit
+    while time.time() < deadline:
+        now = sorted(p.name for p in trial_dir.glob("checkpoint_*"))
+        if now != seen:
+            seen, since = now, time.time()
+        elif time.time() - since >= quiet:
+            return
+        time.sleep(0.2)
 
 
 def test_sigkilled_driver_is_resumed_without_duplicates(tmp_path):
@@ -106,7 +120,9 @@ def test_sigkilled_driver_is_resumed_without_duplicates(tmp_path):
                   and p.name.rsplit("_", 1)[-1] not in finished_before and list(p.glob("checkpoint_*"))]
     corrupted = None
     if unfinished:
+        _settle(unfinished[0])  # the killed driver's trial processes may still write a checkpoint
         latest = sorted(unfinished[0].glob("checkpoint_*"))[-1] / "checkpoint.pt"
+        corrupted_step = load_checkpoint(latest)["step"]
         latest.write_bytes(latest.read_bytes()[:200])
         corrupted = latest
 
@@ -140,8 +156,13 @@ def test_sigkilled_driver_is_resumed_without_duplicates(tmp_path):
         assert len({json.dumps(t.params, sort_keys=True) for t in done}) == PER_GAN
         assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
     assert runs and {r.data.tags["gan"] for r in live} == set(GANS)
-    if corrupted is not None:
-        assert "unusable checkpoint" in out and corrupted.parent.name in out
+    if corrupted is not None:  # its trial restarted from another checkpoint than the truncated one
+        trial_id = corrupted.parent.parent.name.rsplit("_", 1)[-1]
+        run = next(r for r in live if r.data.tags["trial_id"] == trial_id)
+        starts = json.loads(run.data.tags["placements"])
+        assert len(starts) >= 2 and starts[-1]["step"] != corrupted_step, (starts, corrupted_step)
+        # (the worker's warning naming the file reaches the driver's output through Ray's
+        # best-effort log forwarding, which can drop it when the driver exits right after)
 
 
 def test_trial_ended_after_the_last_snapshot_is_not_trained_again(tmp_path):
