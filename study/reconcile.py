@@ -13,11 +13,15 @@ from study.trainable import DELETED_MARKER, checkpoint_index
 ORPHANED = "orphaned"  # stop_reason of an MLflow child whose trial a killed driver lost
 
 
+def filesystem(path: str) -> tuple[pyarrow.fs.FileSystem, str]:
+    """(pyarrow filesystem, path inside it) of a local path or a URI (s3://, gs://, ...)."""
+    return pyarrow.fs.FileSystem.from_uri(path) if is_uri(path) else (pyarrow.fs.LocalFileSystem(), path)
+
+
 def remove_dir(path: str) -> bool:
     """Delete a folder on the local disk or behind a URI (pyarrow filesystems: s3://, gs://);
     False when there was none."""
-    fs, inner = pyarrow.fs.FileSystem.from_uri(path) if is_uri(path) else \
-        (pyarrow.fs.LocalFileSystem(), path)
+    fs, inner = filesystem(path)
     if fs.get_file_info(inner).type == pyarrow.fs.FileType.NotFound:
         return False
     fs.delete_dir(inner)
@@ -35,8 +39,7 @@ def mark_deleted_checkpoints(exp_dir: str) -> int:
     With the placeholder there, the trial starts and resumes from its newest real checkpoint
     (:func:`study.trainable.load_trial_checkpoint`). Works on local paths and URIs (pyarrow).
     """
-    fs, root = pyarrow.fs.FileSystem.from_uri(exp_dir) if is_uri(exp_dir) else \
-        (pyarrow.fs.LocalFileSystem(), exp_dir)
+    fs, root = filesystem(exp_dir)
     made = 0
     for trial in fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True)):
         if trial.type != pyarrow.fs.FileType.Directory:

@@ -305,11 +305,12 @@ def load_trial_checkpoint(checkpoint, run: GanRun | None = None, trial_name: str
     def warn(candidate, exc: CheckpointError) -> None:
         print(f"warning: {candidate.path}: unusable checkpoint, trying an older one ({exc})", flush=True)
 
-    if is_placeholder(checkpoint):
+    deleted = is_placeholder(checkpoint)
+    if deleted:
         print(f"{checkpoint.path}: deleted by Tune after the snapshot this sweep was restored from; "
               f"resuming from the trial's newest checkpoint", flush=True)
     own = trial_name is not None and Path(checkpoint.path.rstrip("/")).parent.name == trial_name
-    if own or is_placeholder(checkpoint):
+    if own or deleted:
         candidates = sibling_checkpoints(checkpoint)
     else:
         candidates = [checkpoint] + older_checkpoints(checkpoint)
