@@ -77,11 +77,12 @@ def _sndcgan(data_shape, z_dim, embed_dim, normalize, sn, with_encoder, *,
 
 
 def _dcgan64(data_shape, z_dim, embed_dim, normalize, sn, with_encoder, *,
-             n_power_iterations=1):  # one power-iteration step per forward (when sn is on)
-    nets = {"G": DCGAN64Generator(z_dim, data_shape),
-            "D": DCGAN64Critic(data_shape, embed_dim, normalize, sn, n_power_iterations)}
+             n_power_iterations=1,  # one power-iteration step per forward (when sn is on)
+             width=1.0):  # channel multiplier (1: MBGAN Tables 1-2; 0.125 for CPU MNIST runs)
+    nets = {"G": DCGAN64Generator(z_dim, data_shape, width),
+            "D": DCGAN64Critic(data_shape, embed_dim, normalize, sn, n_power_iterations, width)}
     if with_encoder:
-        nets["E"] = DCGAN64Critic(data_shape, z_dim)
+        nets["E"] = DCGAN64Critic(data_shape, z_dim, width=width)
     return nets
 
 

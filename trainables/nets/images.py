@@ -137,19 +137,21 @@ class DCGAN64Generator(nn.Module):
     Choices where the table is loose: its first "5c2s512o UpConv" is read as DCGAN's project-
     and-reshape of z to 4x4x512 (five stride-2 upconvs from 1x1 could not reach 64); the output
     layer has no BN/LReLU before tanh (DCGAN's convention). For 32x32 the last upconv has stride 1
-    (the paper's CIFAR-10/SVHN change). Weights use :func:`dcgan_init_`.
+    (the paper's CIFAR-10/SVHN change). Weights use :func:`dcgan_init_`. ``width`` multiplies
+    every channel count (1: Table 1).
     """
 
-    def __init__(self, z_dim: int, data_shape: Sequence[int]):
+    def __init__(self, z_dim: int, data_shape: Sequence[int], width: float = 1.0):
         super().__init__()
         check_embed_dim(z_dim, "z_dim")
+        width = check_width(width)
         channels, height, _ = _dcgan_shape(data_shape)
-        first = DCGAN_G_WIDTHS[0]
+        first = scaled(DCGAN_G_WIDTHS[0], width)
         self.project = nn.Sequential(nn.Linear(z_dim, first * 16), nn.Unflatten(1, (first, 4, 4)),
                                      nn.BatchNorm2d(first), nn.LeakyReLU(DCGAN_SLOPE))
         layers: List[nn.Module] = []
         previous = first
-        for out in DCGAN_G_WIDTHS[1:]:
+        for out in (scaled(w, width) for w in DCGAN_G_WIDTHS[1:]):
             layers += [nn.ConvTranspose2d(previous, out, 5, 2, 2, output_padding=1), nn.BatchNorm2d(out),
                        nn.LeakyReLU(DCGAN_SLOPE)]
             previous = out
@@ -168,17 +170,20 @@ class DCGAN64Critic(nn.Module):
     [-> unit sphere]. BN also on the first layer, as the table lists it. For 32x32 the first conv
     has stride 1. ``sn`` wraps every conv and the FC layer (PICO with each conv's input shape).
     Weights use :func:`dcgan_init_` (applied before SN warm-up). Output ``(n, embed_dim)``.
+    ``width`` multiplies every channel count (1: Table 2).
     """
 
     def __init__(self, data_shape: Sequence[int], embed_dim: int,
                  normalize: bool = False,  # raw embedding / logit
                  sn: str = "none",  # no spectral normalisation
-                 n_power_iterations: int = 1):  # one power-iteration step per training forward
+                 n_power_iterations: int = 1,  # one power-iteration step per training forward
+                 width: float = 1.0):  # channel multiplier (Table 2's widths)
         super().__init__()
         check_embed_dim(embed_dim)
+        width = check_width(width)
         shape = _dcgan_shape(data_shape)
         layers: List[nn.Module] = []
-        for index, out in enumerate(DCGAN_D_WIDTHS):
+        for index, out in enumerate(scaled(w, width) for w in DCGAN_D_WIDTHS):
             stride = 1 if (index == 0 and shape[1] == 32) else 2
             conv = dcgan_init_(nn.Conv2d(shape[0], out, 5, stride, 2))
             layers += [spectral_norm(conv, sn, input_shape=shape, n_power_iterations=n_power_iterations),

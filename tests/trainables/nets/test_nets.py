@@ -120,6 +120,23 @@ def test_sndcgan_width_multiplies_every_channel_count():
             build_nets("sndcgan", data_shape=(1, 32, 32), z_dim=16, embed_dim=3, width=bad)
 
 
+def test_dcgan64_width_multiplies_every_channel_count():
+    nets = build_nets("dcgan64", data_shape=(1, 32, 32), z_dim=16, embed_dim=3, width=0.125, with_encoder=True)
+    g = nets["G"]
+    assert g.project[0].out_features == 4 * 4 * 64
+    deconvs = [m for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert [(c.out_channels, c.stride[0]) for c in deconvs] == [(32, 2), (16, 2), (8, 2), (1, 1)]
+    for critic in (nets["D"], nets["E"]):
+        convs = [m for m in critic.modules() if isinstance(m, nn.Conv2d)]
+        assert [(c.out_channels, c.stride[0]) for c in convs] == [(8, 1), (16, 2), (32, 2), (64, 2)]
+        assert [b.num_features for b in critic.modules() if isinstance(b, nn.BatchNorm2d)] == [8, 16, 32, 64]
+    assert nets["D"].head[0].in_features == 64 * 4 * 4
+    assert nets["D"](g(torch.randn(2, 16))).shape == (2, 3)
+    for bad in (0, 5, "1"):
+        with pytest.raises(ValueError, match="width"):
+            build_nets("dcgan64", data_shape=(1, 32, 32), z_dim=16, embed_dim=3, width=bad)
+
+
 def test_mlp_norm_batch_follows_every_hidden_layer():
     nets = build_nets("mlp_mnist", data_shape=(1, 8, 8), z_dim=4, embed_dim=3, g_hidden=(5, 6), d_hidden=(7,),
                       g_norm="batch", d_norm="batch")
