@@ -2,8 +2,8 @@
 
 Each GAN of ``--gans`` is trained on the real MNIST t10k split (padded to 32x32) with its registered
 MNIST nets: the MLPs of TripletGAN (appendix B.2: the ``mnist`` family defaults, ``mlp_mnist``), or
-for MLGAN and MBGAN the DCGAN-style conv nets their papers use (``sndcgan``, spectral norm off, at
-their registered channel width unless ``--width`` is given); batch ``--batch-size`` for CPU; and evaluated every ``--every`` steps on ``--num-samples`` generated
+for MLGAN and MBGAN the DCGAN-style conv nets their papers use (``sndcgan``; spectral norm off for
+MLGAN, on for MBGAN; at their registered channel width unless ``--width`` is given); batch ``--batch-size`` for CPU; and evaluated every ``--every`` steps on ``--num-samples`` generated
 digits with the MNIST classifier (``trainables.metrics.mnist_classifier``): domain FID (its
 128-d features vs as many real digits), and TripletGAN's measure, the entropy and the L2 distance
 to uniform of the predicted-class histogram. The last evaluation is the table row; every
@@ -75,7 +75,8 @@ def train_one(gan: str, seed: int, args) -> dict:
         image_grid(run.generate(run.sample_z(100, torch.Generator().manual_seed(0))),
                    samples_path(args.out, gan))
     return {"gan": gan, "seed": seed, "steps": args.steps, "seconds": round(time.time() - t0, 1),
-            "nets": run.cfg.net.arch + (f" x{width}" if width else ""),
+            "nets": run.cfg.net.arch + (f" x{width}" if width else "")
+            + ("" if run.cfg.net.sn == "none" else f" SN-{run.cfg.net.sn}"),
             "curve": curve, **curve[-1]}
 
 
@@ -107,8 +108,8 @@ def render(rows: list[dict], args) -> str:
     lines = ["# MNIST class balance (TripletGAN table 1 measure) and domain FID",
              "",
              f"Each GAN at its registered MNIST defaults and nets (`nets` column: TripletGAN's MLPs "
-             f"`mlp_mnist`; MLGAN and MBGAN the DCGAN-style conv nets of their papers, `sndcgan` without "
-             f"spectral norm; `x0.125` = 1/8 of Table S1's channels), real MNIST t10k split (32x32), {args.steps} steps, "
+             f"`mlp_mnist`; MLGAN and MBGAN the DCGAN-style conv nets of their papers, `sndcgan`, with "
+             f"spectral norm where the row says `SN-pim`; `x0.125` = 1/8 of Table S1's channels), real MNIST t10k split (32x32), {args.steps} steps, "
              f"batch {args.batch_size}, seeds {', '.join(map(str, seeds))} (mean ± std over seeds), CPU "
              f"1 thread. {args.num_samples} generated digits "
              f"per evaluation, classified by the MNIST classifier (99.3% held-out accuracy); domain FID "

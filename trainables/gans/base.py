@@ -110,7 +110,8 @@ class ScalarGAN(FunctionalGAN):
 
 
 # MLGAN and MBGAN train MNIST with DCGAN nets (not TripletGAN's MLPs, the mnist family default):
-# the 32x32 DCGAN-style convolutions of ``sndcgan`` (G with BatchNorm) with spectral norm off, at
+# the 32x32 DCGAN-style convolutions of ``sndcgan`` (G with BatchNorm) with spectral norm off (MBGAN's
+# preset turns it on: trainables/gans/mbgan.py), at
 # 1/8 of Table S1's channels (G 64-32-16-8, D 8-64). The MNIST DCGAN of the code MLGAN builds on
 # (carpedm20/DCGAN-tensorflow: G 128-64 channels, D 11-74 plus FC 1024) is also far narrower than
 # Table S1, and 1/8 is the width measured here (0.1-0.2 s per CPU step; full width 4-5 s).

@@ -80,9 +80,18 @@ GAN = GanSpec(
     # 0.5k / 1k, but at 5k steps over seeds 0-2 (10,000 digits, as in mnist_class_balance.md)
     # they give 2.019 / 2.076 / 1.822 (1.972 ± 0.133): no better than one G step (2.094 / 2.062 /
     # 1.779, 1.978 ± 0.173) at 1.5x the cost, so MNIST keeps one G step.
+    # The cause of the stall: D's embedding has no scale control (the paper's D has BatchNorm, the
+    # sndcgan D here had neither BN nor SN). On seed 2 the embedding norms grow to ~5,000 within
+    # 400 steps (seed 0: 100-400) while d(x_i, G(z)) stays ~300-400 > h, so the hinge is zero on
+    # most D steps and the fakes' pixel spread across the batch falls 0.15 -> 0.02 (one output).
+    # Spectral norm in D (the ``sndcgan`` nets are SN-DCGAN's, Miyato et al. Table S1) bounds the
+    # embedding's scale, so h ~ 50-160 binds: at 5k steps over seeds 0-2 class entropy 2.232 /
+    # 2.246 / 2.262 (2.247 ± 0.015) and domain FID 93.1 / 74.6 / 76.0 vs 1.978 ± 0.173 and 208.8
+    # without it (benchmarks/results/mnist_class_balance.md); alpha 20 with SN stalls seed 2 again
+    # (0.000 at 1k steps). So MNIST uses SN (power iteration) with alpha 200.
     presets={"toy": {"hparams": {"alpha": 2.0}},
              "images": deep_merge(IMAGE_ADAM, {"data": {"batch_size": 128},
                                                "net": {"z_dim": 100, "z_dist": "uniform01"}}),
              "mnist": {"data": {"batch_size": 128}, "hparams": {"alpha": 200.0},
-                       "net": deep_merge(DCGAN_MNIST, {"z_dim": 100, "z_dist": "normal"})}},
+                       "net": deep_merge(DCGAN_MNIST, {"z_dim": 100, "z_dist": "normal", "sn": "pim"})}},
 )

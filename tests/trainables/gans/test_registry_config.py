@@ -58,7 +58,7 @@ def test_register_rejects_duplicates_and_wrong_types():
     ("mlgan", "ring8", {"hparams.variant": "center", "hparams.lam": 1.0, "hparams.beta": 10.0,
                         "hparams.embed_dim": 5}),
     ("mbgan", "grid25", {"hparams.alpha": 2.0, "hparams.embed_dim": 500}),
-    ("mbgan", "mnist", {"hparams.alpha": 200.0, "net.arch": "sndcgan", "net.sn": "none", "net.z_dim": 100,
+    ("mbgan", "mnist", {"hparams.alpha": 200.0, "net.arch": "sndcgan", "net.sn": "pim", "net.z_dim": 100,
                         "net.z_dist": "normal", "data.batch_size": 128}),
     ("mbgan", "celeba", {"hparams.alpha": 20.0, "hparams.embed_dim": 500, "optim.lr_d": 2e-4,
                          "data.batch_size": 128, "net.z_dim": 100, "net.z_dist": "uniform01"}),
