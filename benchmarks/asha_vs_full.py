@@ -114,13 +114,9 @@ def summarize(trials: list[dict], grace: int) -> dict:
             "stopped": sum(1 for r in last if int(r["step"]) < max(int(x["step"]) for x in last))}
 
 
-def halving_ratio(max_steps: int, grace: int) -> float:
-    """Steps of synchronous successive halving (rungs grace * 3^k < max_steps, a third goes on at
-    each) over the full budget: the least ASHA with these rungs spends."""
-    rungs, r = [], grace
-    while r < max_steps:
-        rungs.append(r)
-        r *= REDUCTION_FACTOR
+def halving_ratio(rungs: list[int], max_steps: int) -> float:
+    """Steps of synchronous successive halving over ASHA's ``rungs`` (``Study.asha_rungs``; a third
+    goes on at each) over the full budget: the least ASHA with these rungs spends."""
     spent, prev, frac = 0.0, 0, 1.0
     for r in rungs + [max_steps]:
         spent += frac * (r - prev)
@@ -147,7 +143,7 @@ def run_one(gan: str, scheduler: str, storage: Path, args) -> dict:
     wall = time.perf_counter() - t0
     trials = read_trials(study.study_dir / SWEEP_DIR)
     return {"gan": gan, "study": label, "wall_s": wall, **summarize(trials, args.grace),
-            "params": Counter(param_key(t["params"]) for t in trials)}
+            "rungs": study.asha_rungs, "params": Counter(param_key(t["params"]) for t in trials)}
 
 
 def within(asha: float, full: float) -> bool:
@@ -175,7 +171,7 @@ def table(rows: list[dict], args) -> str:
 
 def report(rows: list[dict], args) -> str:
     """The markdown report: sizes, table, one verdict line per GAN."""
-    least = halving_ratio(args.max_steps, args.grace)
+    least = halving_ratio(next(r["rungs"] for r in rows if r["study"] == "asha"), args.max_steps)
     text = (f"# ASHA vs full budget on the same trials (grid25)\n\n"
             f"{args.trials} trials per GAN (registered toy defaults first, then random points of "
             f"the GAN's search space, sampler seed {SEED}; the same configurations in both studies: "
