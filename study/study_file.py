@@ -28,6 +28,7 @@ Layout (every section and key optional except ``name``)::
     [run.data]  name, mixture (name = "mixture": {kind = ring|grid|means, ...}), root, download,
                 batch_size, image_size, num_workers, max_items
     [run.eval]  every (evaluation and Tune report interval), num_samples, extractor, ...
+    [run.ema]   halflife_kimg (generator EMA half-life, thousands of images; 0 = off), rampup
     [run.net], [run.optim], [run.hparams.<gan>]
     [search]    samples_per_gan, sampler (tpe|random), seed, grid (name or {key = [values]}),
                 metric (toy default eval/fit, images eval/fid), rank_by (best|final|last_k_mean),
@@ -64,7 +65,7 @@ from trainables.schema import bound, check_field
 
 METRIC_LEARNING = "metric_learning"  # shorthand in `gans` for every metric-learning GAN
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # study names (dir + MLflow)
-RUN_SECTIONS = ("net", "optim", "eval")  # base-run sections applied to every GAN
+RUN_SECTIONS = ("net", "optim", "eval", "ema")  # base-run sections applied to every GAN
 
 
 class StudyError(ValueError):
@@ -83,6 +84,7 @@ class RunSection:
     net: dict = field(default_factory=dict)  # NetConfig overrides for every GAN
     optim: dict = field(default_factory=dict)  # OptimConfig overrides (searched keys still win)
     eval: dict = field(default_factory=dict)  # EvalConfig: every (evaluation + Tune report interval), ...
+    ema: dict = field(default_factory=dict)  # EmaConfig: halflife_kimg (0 = off), rampup
     hparams: dict = field(default_factory=dict)  # {gan: {hparam: value}} per-GAN overrides
 
 
@@ -246,7 +248,8 @@ class StudyFile:
         run = self.run
         config = {"gan": gan, "data": {**run.data, "name": self.dataset_name}, "steps": self.max_steps,
                   "seed": run.seed, "device": run.device, "net": dict(run.net), "optim": dict(run.optim),
-                  "eval": {**run.eval, "every": self.eval_every}, "hparams": dict(run.hparams.get(gan, {}))}
+                  "eval": {**run.eval, "every": self.eval_every}, "ema": dict(run.ema),
+                  "hparams": dict(run.hparams.get(gan, {}))}
         if gan in PLUGIN_MODULES:  # self-describing: the trial, its checkpoints and config.json name it
             config["gan_module"] = PLUGIN_MODULES[gan]
         if "num_workers" not in run.data:  # the main process keeps one of the trial's CPUs

@@ -382,4 +382,5 @@ def _metric_keys(cfg, metric: str) -> list[str]:
     keys = [M.LOSS_D, M.LOSS_G] + ([M.LOSS_AE] if cfg.hparams.needs_encoder else [])
     evals = list((TOY_KEYS if cfg.is_toy else IMAGE_KEYS).values())
     evals += [] if metric in evals else [metric]
+    evals += [M.raw_of(metric)] if cfg.ema.on else []
     return keys + evals + [M.best_of(k) for k in evals] + [M.BEST_STEP, M.TRAINED_STEPS, M.TRAINED_EVALS]

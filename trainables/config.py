@@ -26,7 +26,7 @@ from trainables.schema import (ConfigError, at_least, bound, build_dataclass, ch
 _POSITIVE = bound(gt=0)  # learning rates, loss bound
 _BETA = bound(ge=0, lt=1)  # Adam betas
 
-__all__ = ["ConfigError", "DATA_FAMILIES", "DataConfig", "EvalConfig", "FAMILY_DEFAULTS", "NetConfig",
+__all__ = ["ConfigError", "DATA_FAMILIES", "DataConfig", "EmaConfig", "EvalConfig", "FAMILY_DEFAULTS", "NetConfig",
            "OptimConfig", "RunConfig", "TOY_DATASETS", "TOY_PAPER_NETS", "Z_DISTS", "build_dataclass",
            "check_type", "deep_merge", "default_cache_dir", "default_data_root", "defaults_for", "flatten",
            "resolve_config", "unflatten"]
@@ -130,6 +130,19 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class EmaConfig:
+    """Generator EMA (``trainables.ema``): evaluations, samples, ``best.pt`` and the registered model
+    use the averaged generator; ``halflife_kimg = 0`` turns it off (the raw generator is used)."""
+
+    halflife_kimg: float = field(default=0.0, metadata=bound(ge=0))  # half-life in thousands of images; 0 = off
+    rampup: float | None = field(default=0.05, metadata=bound(gt=0))  # half-life <= rampup x images so far (EDM's 0.05); None = no ramp-up
+
+    @property
+    def on(self) -> bool:
+        return self.halflife_kimg > 0
+
+
+@dataclass(frozen=True)
 class RunConfig:
     gan: str  # registered GAN name (see trainables.registry.GANS)
     hparams: Any  # the GAN's objective object (a dataclass of its hyperparameters)
@@ -137,6 +150,7 @@ class RunConfig:
     net: NetConfig = field(default_factory=NetConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    ema: EmaConfig = field(default_factory=EmaConfig)
     steps: int = field(default=5000, metadata=bound(ge=1))  # iterations (one = AE step + n_critic D + n_gen G)
     seed: int = 0  # seeds nets, data stream, noise and penalties
     device: str = "auto"  # auto (CUDA when visible) | cpu | cuda[:i]
@@ -171,8 +185,8 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GAN_CACHE_DIR") or Path.home() / ".cache" / "metric-gan-studies")
 
 
-TOP_LEVEL_KEYS = ("gan", "gan_module", "hparams", "data", "net", "optim", "eval", "steps", "seed", "device")
-SECTIONS = {"data": DataConfig, "net": NetConfig, "optim": OptimConfig, "eval": EvalConfig}
+TOP_LEVEL_KEYS = ("gan", "gan_module", "hparams", "data", "net", "optim", "eval", "ema", "steps", "seed", "device")
+SECTIONS = {"data": DataConfig, "net": NetConfig, "optim": OptimConfig, "eval": EvalConfig, "ema": EmaConfig}
 
 # Defaults of each data family, below every GAN's own presets.
 FAMILY_DEFAULTS: dict[str, dict] = {
@@ -180,16 +194,18 @@ FAMILY_DEFAULTS: dict[str, dict] = {
     # toy nets barely learn grid25 in a CPU budget): G 4 x FC400 ReLU+BN, D 3 x FC200 maxout-5,
     # z ~ N(0, I_2), batch 100, Adam(1e-4, beta1 0.5) for D and G. The papers' settings stay
     # selectable: TOY_PAPER_NETS below.
+    # Generator EMA half-life 2.5 kimg = 25 steps of 100 (benchmarks/results/ema_toy.md).
     "toy": {"data": {"batch_size": 100}, "net": {"arch": "toy_pacgan", "z_dim": 2},
-            "optim": {"lr_d": 1e-4, "lr_g": 1e-4}},
-    # TripletGAN appendix B.2: MLPs on 32x32 MNIST, batch 256, lr 5e-4.
+            "optim": {"lr_d": 1e-4, "lr_g": 1e-4}, "ema": {"halflife_kimg": 2.5}},
+    # TripletGAN appendix B.2: MLPs on 32x32 MNIST, batch 256, lr 5e-4. Image families: generator
+    # EMA half-life 10 kimg with EDM's ramp-up 0.05 (StyleGAN2-ADA's ema_kimg at batch 32).
     "mnist": {"data": {"batch_size": 256}, "net": {"arch": "mlp_mnist", "z_dim": 128},
-              "optim": {"lr_d": 5e-4, "lr_g": 5e-4}},
+              "optim": {"lr_d": 5e-4, "lr_g": 5e-4}, "ema": {"halflife_kimg": 10.0}},
     # SN-DCGAN (Miyato et al.; repulsive-MMD Table S1), batch 64.
-    "image32": {"data": {"batch_size": 64}, "net": {"arch": "sndcgan", "sn": "pim"}},
-    "image48": {"data": {"batch_size": 64}, "net": {"arch": "sndcgan", "sn": "pim"}},
+    "image32": {"data": {"batch_size": 64}, "net": {"arch": "sndcgan", "sn": "pim"}, "ema": {"halflife_kimg": 10.0}},
+    "image48": {"data": {"batch_size": 64}, "net": {"arch": "sndcgan", "sn": "pim"}, "ema": {"halflife_kimg": 10.0}},
     # DCGAN-64 of MBGAN (Tables 1-2) for 64x64 faces and folders.
-    "image64": {"data": {"batch_size": 64}, "net": {"arch": "dcgan64"}},
+    "image64": {"data": {"batch_size": 64}, "net": {"arch": "dcgan64"}, "ema": {"halflife_kimg": 10.0}},
 }
 
 

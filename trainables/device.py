@@ -15,3 +15,12 @@ def pick_device(requested: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device = {requested!r}: no CUDA device is visible; use 'auto' or 'cpu'")
     return device
+
+
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``t`` (a fresh CPU tensor) on ``device`` without making the host wait for the device: a
+    plain host-to-GPU copy synchronises the stream, so CUDA targets get a pinned, non-blocking
+    copy (the caching host allocator keeps the pinned buffer alive until the copy is done)."""
+    if device.type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)

@@ -56,8 +56,16 @@ class Evaluator:
         self.primary, self.mode = primary_metric(run.cfg)
         self.rank = RankRule()  # which evaluation becomes best.pt (a study sets its own)
 
-    def samples(self, run) -> torch.Tensor:
-        return run.generate(self.z)
+    def samples(self, run, raw: bool = False) -> torch.Tensor:
+        return run.generate(self.z, raw=raw)
+
+    def evaluate(self, run) -> dict[str, float]:
+        """The metrics of the generator the run is judged by (the EMA one when ``run.ema`` is on),
+        plus, with EMA, the raw generator's optimised metric as ``eval_raw/<metric>``."""
+        out = self.measure(self.samples(run))
+        if run.ema is not None and self.primary in out:
+            out[M.raw_of(self.primary)] = self.measure(self.samples(run, raw=True))[self.primary]
+        return out
 
     def is_best(self, step: int, value: float, best: float | None) -> bool:
         """Does the evaluation at ``step`` become the run's ranked checkpoint (``best.pt``)?"""
@@ -75,8 +83,7 @@ class ToyEvaluator(Evaluator):
         if run.cfg.eval.prc is not False:  # None (auto) or True: milliseconds on 2,500 points
             self.real = ToyStream(self.mixture, num_samples, seed).sample(num_samples)
 
-    def evaluate(self, run) -> dict[str, float]:
-        points = self.samples(run)
+    def measure(self, points: torch.Tensor) -> dict[str, float]:
         measures = toy_measures(points, self.mixture)
         if self.real is not None:
             measures.update(precision_recall(points, self.real))
@@ -96,15 +103,15 @@ class ImageEvaluator(Evaluator):
         self.grid_z = self.z[: run.cfg.eval.grid_size]
         self.backend = image_backend(run)
 
-    def evaluate(self, run) -> dict[str, float]:
+    def measure(self, images: torch.Tensor) -> dict[str, float]:
         from trainables.data.images import to_uint8  # here and below: torchvision / torch-fidelity only for images
 
-        fake = to_uint8(self.samples(run))
+        fake = to_uint8(images)
         result = self.backend.evaluate(fake)
         return {IMAGE_KEYS[k]: float(v) for k, v in result.items() if k in IMAGE_KEYS}
 
     def save_samples(self, run, path: Path) -> Path:
-        return image_grid(run.generate(self.grid_z), path)
+        return image_grid(run.generate(self.grid_z), path)  # the EMA generator when run.ema is on
 
 
 def default_extractor(dataset: str) -> str:

@@ -3,9 +3,11 @@
 :class:`GanRun` builds everything from a :class:`~trainables.config.RunConfig` (nets from the
 objective's needs, Adam optimisers with separate TTUR settings for D and G, the data stream, the
 latent prior) and runs iterations: an auto-encoder step (GN-GAN), ``n_critic`` D steps (each
-followed by the objective's ``after_d_step``, e.g. MLGAN weight clipping) and ``n_gen`` G steps.
+followed by the objective's ``after_d_step``, e.g. MLGAN weight clipping) and ``n_gen`` G steps,
+then the generator EMA's update (``run.ema``, :mod:`trainables.ema`): :meth:`GanRun.generate` and
+everything built on it (evaluations, samples, ``best.pt``'s users) use the averaged generator.
 
-Its whole state (nets, optimisers, schedulers, data stream, noise generator, torch RNG, step) is
+Its whole state (nets, EMA, optimisers, schedulers, data stream, noise generator, torch RNG, step) is
 exposed by :meth:`GanRun.state_dict`; a run restored with :meth:`GanRun.load_state_dict`
 continues bit-for-bit as if never interrupted. Randomness has three sources, all saved:
 the data stream's generator, the latent-noise generator (CPU, so CPU and CUDA runs draw the same
@@ -23,7 +25,8 @@ import torch
 from trainables.checkpoint import CheckpointError, load_checkpoint
 from trainables.config import Z_DISTS, ConfigError, RunConfig, resolve_config
 from trainables.data.streams import build_stream, data_shape
-from trainables.device import pick_device
+from trainables.device import pick_device, to_device
+from trainables.ema import GeneratorEMA
 from trainables.metric_names import LOSS_AE, LOSS_D, LOSS_G
 from trainables.nets.build import build_nets
 
@@ -70,17 +73,24 @@ class GanRun:
         self.noise = torch.Generator().manual_seed(cfg.seed + 1)
         self._z_fn = Z_DISTS[cfg.net.z_dist]
         self.draw = Draw(real=self.stream.next, z=self.sample_z, batch_size=cfg.data.batch_size)
+        self.ema = GeneratorEMA(self.nets["G"], cfg.ema.halflife_kimg, cfg.ema.rampup) if cfg.ema.on else None
         self.step = 0
 
     # -- sampling ---------------------------------------------------------------------------
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` latent codes from the prior, drawn on CPU (same codes on every device)."""
-        return self._z_fn(n, self.cfg.net.z_dim, generator or self.noise).to(self.device)
+        return to_device(self._z_fn(n, self.cfg.net.z_dim, generator or self.noise), self.device)
+
+    @property
+    def generator(self) -> torch.nn.Module:
+        """The generator a run is judged by: the EMA average when ``ema`` is on, else G itself."""
+        return self.ema.net if self.ema is not None else self.nets["G"]
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-        """G(z) in eval mode (BN running statistics), in chunks; returns a CPU tensor."""
-        G = self.nets["G"]
+    def generate(self, z: torch.Tensor, batch_size: int = 500, raw: bool = False) -> torch.Tensor:
+        """G(z) in eval mode (BN running statistics), in chunks; returns a CPU tensor. The EMA
+        generator when ``ema`` is on, unless ``raw`` (the trained G itself)."""
+        G = self.nets["G"] if raw else self.generator
         was_training = G.training
         G.eval()
         try:
@@ -96,8 +106,10 @@ class GanRun:
         loss.backward()
         opt.step()
 
-    def train_step(self) -> dict[str, float]:
-        """One iteration (AE step, n_critic D steps, n_gen G steps); returns the last losses."""
+    def train_step(self) -> dict[str, torch.Tensor]:
+        """One iteration (AE step, n_critic D steps, n_gen G steps); returns the last losses as
+        detached 0-d tensors on the training device (reading them is the caller's choice: a
+        ``float()`` per loss per step would make the host wait for the device every step)."""
         obj, nets = self.objective, self.nets
         out = {}
         if obj.needs_encoder:
@@ -116,16 +128,19 @@ class GanRun:
         for sched in self.schedulers.values():
             sched.step()
         self.step += 1
-        return {k: float(v) for k, v in out.items()}
+        if self.ema is not None:
+            self.ema.update(nets["G"], cur_nimg=self.step * self.draw.batch_size, batch_size=self.draw.batch_size)
+        return out
 
-    def train(self, n_steps: int, callback: Callable[[int, dict], None] | None = None) -> dict:
-        """Run ``n_steps`` iterations; ``callback(step, losses)`` after each. Returns last losses."""
+    def train(self, n_steps: int, callback: Callable[[int, dict], None] | None = None) -> dict[str, float]:
+        """Run ``n_steps`` iterations; ``callback(step, losses)`` after each (0-d tensors).
+        Returns the last losses as floats."""
         losses = {}
         for _ in range(n_steps):
             losses = self.train_step()
             if callback is not None:
                 callback(self.step, losses)
-        return losses
+        return {k: float(v) for k, v in losses.items()}
 
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -139,6 +154,8 @@ class GanRun:
             "noise": self.noise.get_state(),
             "torch_rng": torch.get_rng_state(),
         }
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
         if self.device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         return state
@@ -146,6 +163,8 @@ class GanRun:
     def load_state_dict(self, state: dict) -> None:
         for k, net in self.nets.items():
             net.load_state_dict(state["nets"][k])
+        if self.ema is not None:  # a checkpoint without an average (EMA was off) starts it from G
+            self.ema.load_state_dict(state.get("ema") or state["nets"]["G"])
         for k, opt in self.optims.items():
             opt.load_state_dict(state["optims"][k])
         for k, sched in self.schedulers.items():

@@ -31,6 +31,11 @@ EVAL_RECALL = "eval/recall"  # improved recall, k = 3 (trainables.metrics.prc)
 
 STEP = "step"  # training iteration at which a result was measured
 
+# With a generator EMA (run.ema) every evaluation measures the averaged generator under the keys
+# above, and the raw (trained) generator's optimised metric beside it: "eval_raw/<name>"
+# (eval_raw/fit, eval_raw/fid), so a study shows what averaging buys.
+RAW_PREFIX = "eval_raw/"
+
 # A trial's ranked checkpoint so far, logged at every evaluation (MLflow's latest value of each is
 # what its runs table sorts and groups by): "best/<metric>" for every evaluation metric at the
 # ranked step (the ranked value itself for the optimised one), plus these three.
@@ -75,6 +80,11 @@ PRIMARY = {TOY: EVAL_FIT, IMAGES: EVAL_FID}  # the metric a study optimises unle
 def best_of(name: str) -> str:
     """``best/<name>``: the value of metric ``name`` at a trial's ranked checkpoint."""
     return BEST_PREFIX + name
+
+
+def raw_of(name: str) -> str:
+    """``eval_raw/<name>`` of an evaluation metric ``eval/<name>``: the raw generator's value."""
+    return RAW_PREFIX + name.split("/", 1)[-1]
 
 
 def mode_of(name: str) -> str:

@@ -17,7 +17,8 @@ from trainables.registry import GANS
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 DATASET = {"toy": "ring8", "mnist": "mnist", "image32": "cifar10", "image48": "stl10", "image64": "celeba"}
-OPTIM_KEYS = {"optim.lr_d", "optim.lr_g", "optim.beta1_d", "optim.beta2_d", "optim.beta1_g", "optim.beta2_g"}
+OPTIM_KEYS = {"optim.lr_d", "optim.lr_g", "optim.beta1_d", "optim.beta2_d", "optim.beta1_g", "optim.beta2_g",
+              "ema.halflife_kimg"}  # the shared training axes (trainables.gans.axes.suggest_optim)
 # The spec's section-7 axes of the spec's GANs, beyond the optimiser (conditionals included).
 SPEC_AXES = {
     "tripletgan": {"hparams.margin", "hparams.distance"},

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from trainables.device import to_device
+
 
 @dataclass(frozen=True)
 class Mixture:
@@ -160,7 +162,7 @@ class ToyStream:
             raise ValueError(f"n = {n!r}: must be a positive int")
         idx = torch.randint(self.mixture.num_modes, (n,), generator=self._generator)
         noise = torch.randn(n, 2, generator=self._generator, dtype=torch.float32)
-        return (self._means[idx] + self.mixture.std * noise).to(self.device)
+        return to_device(self._means[idx] + self.mixture.std * noise, self.device)
 
     def next(self) -> torch.Tensor:
         """Next (batch_size, 2) float32 batch on ``device``."""

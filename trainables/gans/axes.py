@@ -19,11 +19,20 @@ FAMILIES = ("toy", "mnist", "image32", "image48", "image64")
 # (low, high) of the log-uniform TTUR learning rates, per family. The toy PacGAN nets default to
 # 1e-4 (lr 1e-3 diverges from the modes); MNIST's MLPs use 5e-4; the DCGAN-like image nets 1e-4 - 2e-4.
 LR_RANGES = {
-    "toy": (2e-5, 5e-4),  # PacGAN nets: 1e-4 learns, 1e-3 fails (benchmarks/results/asha_rung_correlation.md)
+    "toy": (2e-5, 1e-3),  # PacGAN nets: 1e-4 learns; D up to 6e-4 with G at 1e-4 and EMA (benchmarks/results/ema_toy.md)
     "mnist": (1e-5, 5e-3),  # TripletGAN MNIST: 5e-4 both
     "image32": (2e-5, 2e-3),  # SN-DCGAN: 1e-4 .. 1e-3 (repulsive-MMD TTUR grid)
     "image48": (2e-5, 2e-3),  # STL-10: 1e-4 / 2e-4
     "image64": (2e-5, 2e-3),  # DCGAN-64: 1e-4 / 2e-4
+}
+# (low, high) of the log-uniform generator-EMA half-life (``ema.halflife_kimg``, thousands of
+# images), per family; the registered defaults (trainables.config.FAMILY_DEFAULTS) lie inside.
+EMA_HALFLIFE_RANGES = {
+    "toy": (0.5, 20.0),  # batch 100: 5 .. 200 steps (benchmarks/results/ema_toy.md)
+    "mnist": (1.0, 50.0),  # StyleGAN2-ADA / EDM scale: 10 kimg
+    "image32": (1.0, 50.0),
+    "image48": (1.0, 50.0),
+    "image64": (1.0, 50.0),
 }
 BETA1_RANGE = (0.0, 0.9)  # uniform Adam beta1 (defaults 0.5; GN-GAN toy 0.8)
 BETA2_CHOICES = (0.9, 0.99, 0.999)  # categorical Adam beta2 (defaults 0.999; GN-GAN/WGAN-GP 0.9)
@@ -62,11 +71,18 @@ def suggest_betas(trial) -> dict:
     return out
 
 
+def suggest_ema(trial, family: str) -> dict:
+    """The generator EMA half-life ``ema.halflife_kimg``, log-uniform on the family's range
+    (:data:`EMA_HALFLIFE_RANGES`)."""
+    check_family(family)
+    return {"ema.halflife_kimg": log_float(trial, "ema.halflife_kimg", EMA_HALFLIFE_RANGES[family])}
+
+
 def suggest_optim(trial, family: str) -> dict:
-    """The optimiser axes every space shares: :func:`suggest_ttur` + :func:`suggest_betas`.
-    Also the whole space of the baselines whose loss has no hyperparameter (their loss defines
-    the baseline)."""
-    return {**suggest_ttur(trial, family), **suggest_betas(trial)}
+    """The training axes every space shares: :func:`suggest_ttur` + :func:`suggest_betas` +
+    :func:`suggest_ema`. Also the whole space of the baselines whose loss has no hyperparameter
+    (their loss defines the baseline)."""
+    return {**suggest_ttur(trial, family), **suggest_betas(trial), **suggest_ema(trial, family)}
 
 
 def log_float(trial, key: str, bounds: tuple[float, float]) -> float:
