@@ -29,6 +29,7 @@ Layout (every section and key optional except ``name``)::
                 batch_size, image_size, num_workers, max_items
     [run.eval]  every (evaluation and Tune report interval), num_samples, extractor, ...
     [run.ema]   halflife_kimg (generator EMA half-life, thousands of images; 0 = off), rampup
+    [run.perf]  amp (none | bf16), channels_last (conv nets), compile (torch.compile of G and D)
     [run.net], [run.optim], [run.hparams.<gan>]
     [search]    samples_per_gan, sampler (tpe|random), seed, grid (name or {key = [values]}),
                 metric (toy default eval/fit, images eval/fid), rank_by (best|final|last_k_mean),
@@ -65,7 +66,7 @@ from trainables.schema import bound, check_field
 
 METRIC_LEARNING = "metric_learning"  # shorthand in `gans` for every metric-learning GAN
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")  # study names (dir + MLflow)
-RUN_SECTIONS = ("net", "optim", "eval", "ema")  # base-run sections applied to every GAN
+RUN_SECTIONS = ("net", "optim", "eval", "ema", "perf")  # base-run sections applied to every GAN
 
 
 class StudyError(ValueError):
@@ -85,6 +86,7 @@ class RunSection:
     optim: dict = field(default_factory=dict)  # OptimConfig overrides (searched keys still win)
     eval: dict = field(default_factory=dict)  # EvalConfig: every (evaluation + Tune report interval), ...
     ema: dict = field(default_factory=dict)  # EmaConfig: halflife_kimg (0 = off), rampup
+    perf: dict = field(default_factory=dict)  # PerfConfig: amp (none | bf16), channels_last, compile
     hparams: dict = field(default_factory=dict)  # {gan: {hparam: value}} per-GAN overrides
 
 
@@ -249,7 +251,7 @@ class StudyFile:
         config = {"gan": gan, "data": {**run.data, "name": self.dataset_name}, "steps": self.max_steps,
                   "seed": run.seed, "device": run.device, "net": dict(run.net), "optim": dict(run.optim),
                   "eval": {**run.eval, "every": self.eval_every}, "ema": dict(run.ema),
-                  "hparams": dict(run.hparams.get(gan, {}))}
+                  "perf": dict(run.perf), "hparams": dict(run.hparams.get(gan, {}))}
         if gan in PLUGIN_MODULES:  # self-describing: the trial, its checkpoints and config.json name it
             config["gan_module"] = PLUGIN_MODULES[gan]
         if "num_workers" not in run.data:  # the main process keeps one of the trial's CPUs

@@ -26,7 +26,7 @@ from trainables.schema import (ConfigError, at_least, bound, build_dataclass, ch
 _POSITIVE = bound(gt=0)  # learning rates, loss bound
 _BETA = bound(ge=0, lt=1)  # Adam betas
 
-__all__ = ["ConfigError", "DATA_FAMILIES", "DataConfig", "EmaConfig", "EvalConfig", "FAMILY_DEFAULTS", "NetConfig",
+__all__ = ["ConfigError", "DATA_FAMILIES", "DataConfig", "EmaConfig", "EvalConfig", "PerfConfig", "FAMILY_DEFAULTS", "NetConfig",
            "OptimConfig", "RunConfig", "TOY_DATASETS", "TOY_PAPER_NETS", "Z_DISTS", "build_dataclass",
            "check_type", "deep_merge", "default_cache_dir", "default_data_root", "defaults_for", "flatten",
            "resolve_config", "unflatten"]
@@ -142,6 +142,21 @@ class EmaConfig:
         return self.halflife_kimg > 0
 
 
+CONV_ARCHS = ("sndcgan", "dcgan64")  # the convolutional nets (channels_last applies to them)
+
+
+@dataclass(frozen=True)
+class PerfConfig:
+    """Speed options of the training step; each is tested against the default on CPU."""
+
+    amp: str = "none"  # none | bf16: autocast of the step (trainables/precision.py: what stays float32)
+    channels_last: bool = False  # conv nets only (sndcgan, dcgan64): NHWC memory format for G, D and real batches
+    compile: bool = False  # torch.compile of G and D (not with losses that differentiate twice: wgan_gp, gngan)
+
+    def validate(self) -> None:
+        choice("perf.amp", self.amp, ("none", "bf16"))
+
+
 @dataclass(frozen=True)
 class RunConfig:
     gan: str  # registered GAN name (see trainables.registry.GANS)
@@ -151,6 +166,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
+    perf: PerfConfig = field(default_factory=PerfConfig)
     steps: int = field(default=5000, metadata=bound(ge=1))  # iterations (one = AE step + n_critic D + n_gen G)
     seed: int = 0  # seeds nets, data stream, noise and penalties
     device: str = "auto"  # auto (CUDA when visible) | cpu | cuda[:i]
@@ -185,8 +201,9 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GAN_CACHE_DIR") or Path.home() / ".cache" / "metric-gan-studies")
 
 
-TOP_LEVEL_KEYS = ("gan", "gan_module", "hparams", "data", "net", "optim", "eval", "ema", "steps", "seed", "device")
-SECTIONS = {"data": DataConfig, "net": NetConfig, "optim": OptimConfig, "eval": EvalConfig, "ema": EmaConfig}
+TOP_LEVEL_KEYS = ("gan", "gan_module", "hparams", "data", "net", "optim", "eval", "ema", "perf", "steps", "seed", "device")
+SECTIONS = {"data": DataConfig, "net": NetConfig, "optim": OptimConfig, "eval": EvalConfig, "ema": EmaConfig,
+            "perf": PerfConfig}
 
 # Defaults of each data family, below every GAN's own presets.
 FAMILY_DEFAULTS: dict[str, dict] = {
@@ -277,6 +294,17 @@ def resolve_config(user: dict) -> RunConfig:
     cfg = RunConfig(gan=spec.name, hparams=hparams, **sections, **top)
     if not (cfg.device == "auto" or cfg.device == "cpu" or cfg.device.startswith("cuda")):
         raise ConfigError(f"device = {cfg.device!r}: accepted values are auto, cpu, cuda, cuda:<index>")
+    _check_perf(cfg)
     return cfg
+
+
+def _check_perf(cfg: RunConfig) -> None:
+    """Combinations of ``perf`` options a run cannot honour: one-line errors."""
+    if cfg.perf.channels_last and cfg.net.arch not in CONV_ARCHS:
+        raise ConfigError(f"perf.channels_last = true: only for the conv nets (net.arch = "
+                          f"{' | '.join(CONV_ARCHS)}); net.arch is {cfg.net.arch!r}")
+    if cfg.perf.compile and cfg.hparams.double_backward:
+        raise ConfigError(f"perf.compile = true: not with {cfg.gan} (its loss differentiates D's input "
+                          "gradients, a double backward compiled graphs do not support)")
 
 

@@ -29,6 +29,7 @@ from trainables.device import pick_device, to_device
 from trainables.ema import GeneratorEMA
 from trainables.metric_names import LOSS_AE, LOSS_D, LOSS_G
 from trainables.nets.build import build_nets
+from trainables.precision import autocast
 
 
 @dataclass
@@ -55,8 +56,9 @@ class GanRun:
             embed_dim=self.objective.embed_dim, normalize_embedding=self.objective.normalize_embedding,
             sn=cfg.net.sn, sn_scale=cfg.net.sn_scale, with_encoder=self.objective.needs_encoder, **cfg.net.kwargs,
         )
+        memory = torch.channels_last if cfg.perf.channels_last else torch.preserve_format
         for net in self.nets.values():
-            net.to(self.device).train()
+            net.to(self.device, memory_format=memory).train()
         o = cfg.optim
         self.optims = {
             "D": torch.optim.Adam(self.nets["D"].parameters(), lr=o.lr_d, betas=(o.beta1_d, o.beta2_d)),
@@ -72,8 +74,14 @@ class GanRun:
         self.stream = build_stream(cfg.data, seed=cfg.seed, device=self.device)
         self.noise = torch.Generator().manual_seed(cfg.seed + 1)
         self._z_fn = Z_DISTS[cfg.net.z_dist]
-        self.draw = Draw(real=self.stream.next, z=self.sample_z, batch_size=cfg.data.batch_size)
+        real = self.stream.next
+        if cfg.perf.channels_last:
+            real = lambda: self.stream.next().contiguous(memory_format=torch.channels_last)  # noqa: E731
+        self.draw = Draw(real=real, z=self.sample_z, batch_size=cfg.data.batch_size)
         self.ema = GeneratorEMA(self.nets["G"], cfg.ema.halflife_kimg, cfg.ema.rampup) if cfg.ema.on else None
+        if cfg.perf.compile:  # after the EMA copy (a deep copy of a compiled module would call G itself)
+            for name in ("G", "D"):
+                self.nets[name].compile()  # in place: state dict keys and checkpoints unchanged
         self.step = 0
 
     # -- sampling ---------------------------------------------------------------------------
@@ -100,11 +108,16 @@ class GanRun:
         return torch.cat(chunks)
 
     # -- training ---------------------------------------------------------------------------
-    def _update(self, name: str, loss: torch.Tensor) -> None:
+    def _update(self, name: str, loss_fn: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """One optimiser step of ``name`` on ``loss_fn()`` (computed under ``perf.amp``'s autocast,
+        backpropagated outside it); returns the detached float32 loss."""
         opt = self.optims[name]
         opt.zero_grad(set_to_none=True)
+        with autocast(self.device, self.cfg.perf.amp):
+            loss = loss_fn().float()
         loss.backward()
         opt.step()
+        return loss.detach()
 
     def train_step(self) -> dict[str, torch.Tensor]:
         """One iteration (AE step, n_critic D steps, n_gen G steps); returns the last losses as
@@ -113,18 +126,12 @@ class GanRun:
         obj, nets = self.objective, self.nets
         out = {}
         if obj.needs_encoder:
-            loss = obj.ae_loss(nets, self.draw)
-            self._update("AE", loss)
-            out[LOSS_AE] = loss.detach()
+            out[LOSS_AE] = self._update("AE", lambda: obj.ae_loss(nets, self.draw))
         for _ in range(self.cfg.optim.n_critic):
-            loss = obj.d_loss(nets, self.draw)
-            self._update("D", loss)
+            out[LOSS_D] = self._update("D", lambda: obj.d_loss(nets, self.draw))
             obj.after_d_step(nets)
-        out[LOSS_D] = loss.detach()
         for _ in range(self.cfg.optim.n_gen):
-            loss = obj.g_loss(nets, self.draw)
-            self._update("G", loss)
-        out[LOSS_G] = loss.detach()
+            out[LOSS_G] = self._update("G", lambda: obj.g_loss(nets, self.draw))
         for sched in self.schedulers.values():
             sched.step()
         self.step += 1

@@ -53,6 +53,7 @@ class Objective:
 
     normalize_embedding: ClassVar[bool] = False  # project D's output onto the unit sphere
     needs_encoder: ClassVar[bool] = False  # GN-GAN: an encoder E and an auto-encoder step
+    double_backward: ClassVar[bool] = False  # a loss differentiates D's input gradients (penalties)
     variants: ClassVar[dict] = {}  # variant name -> its hparam defaults; first = default
 
     def __post_init__(self) -> None:

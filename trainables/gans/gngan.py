@@ -32,6 +32,7 @@ class GNGAN(Objective):
     embed_dim: int = 1  # D outputs one logit
 
     needs_encoder: ClassVar[bool] = True
+    double_backward: ClassVar[bool] = True  # gradient penalty (and GN-GAN's gradient matching)
     variants: ClassVar[dict] = {"log": {}, "hinge": {}}
 
     def __post_init__(self) -> None:

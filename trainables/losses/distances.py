@@ -6,10 +6,13 @@ functions return the ``(n, m)`` matrix over all rows of ``a`` against all rows o
 
 import torch
 
+from trainables.precision import full_precision
+
 # Cosines are clamped to [-1 + ARC_EPS, 1 - ARC_EPS] so d/dc arccos(c) stays finite.
 ARC_EPS = 1e-6
 
 
+@full_precision
 def pairwise_sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Squared L2 distances ``D[i, j] = ||a_i - b_j||^2`` for all pairs, shape ``(n, m)``.
 
@@ -24,6 +27,7 @@ def pairwise_sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a2[:, None] + b2[None, :] - 2.0 * (a @ b.transpose(0, 1))).clamp_min(0.0)
 
 
+@full_precision
 def pairwise_l2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """L2 distances ``D[i, j] = ||a_i - b_j||`` for embeddings ``(n, K)``, ``(m, K)``.
 
@@ -33,6 +37,7 @@ def pairwise_l2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(a[:, None, :] - b[None, :, :], dim=-1)
 
 
+@full_precision
 def paired_l2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``d_i = ||a_i - b_i||`` (rows paired by index, non-batch dims flattened), shape ``(n,)``.
 
@@ -41,6 +46,7 @@ def paired_l2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm((a - b).reshape(a.shape[0], -1), dim=1)
 
 
+@full_precision
 def pairwise_arc(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Arc length on the unit sphere ``D[i, j] = arccos(clamp(<a_i, b_j>, -1+eps, 1-eps))``.
 
@@ -51,6 +57,7 @@ def pairwise_arc(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.arccos(cos.clamp(-1.0 + ARC_EPS, 1.0 - ARC_EPS))
 
 
+@full_precision
 def paired_arc(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``d_i = arccos(clamp(<a_i, b_i>, -1+eps, 1-eps))`` for unit rows paired by index."""
     cos = (a * b).sum(dim=1)

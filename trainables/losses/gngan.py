@@ -7,6 +7,8 @@ The gradient penalty of eqs 7-8 lives in :mod:`trainables.losses.penalties`; the
 import torch
 import torch.nn.functional as F
 
+from trainables.precision import full_precision
+
 from ._checks import check_batch, check_number, check_paired, check_scores
 from .distances import pairwise_sq_dists
 
@@ -31,6 +33,7 @@ def _symmetric_affinities(w: torch.Tensor) -> torch.Tensor:
     return (cond + cond.transpose(0, 1)) / (2.0 * m)
 
 
+@full_precision
 def neighbor_embedding_loss(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Inverse t-SNE ``V_R = KL(P || Q) = sum_{i != j} p_ij log(p_ij / q_ij)``.
 
@@ -101,6 +104,7 @@ def gngan_d_loss(logit_real: torch.Tensor, logit_recon: torch.Tensor, logit_fake
     return (1.0 - alpha) * real.mean() + alpha * recon.mean() + fake.mean()
 
 
+@full_precision
 def _scores_and_grads(score_fn, x, create_graph):
     """Per-sample scores ``(n,)`` and input gradients ``(n, ...)`` of ``score_fn`` at ``x``."""
     scores = check_scores("score_fn(batch)", score_fn(x))

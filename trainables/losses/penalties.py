@@ -2,9 +2,12 @@
 
 import torch
 
+from trainables.precision import full_precision
+
 from ._checks import check_batch, check_paired, check_scores
 
 
+@full_precision
 def gradient_penalty(critic_fn, real: torch.Tensor, fake: torch.Tensor,
                      u: torch.Tensor = None) -> torch.Tensor:
     """``V_P = mean_i ( ||grad_xhat critic(xhat_i)|| - 1 )^2``, ``xhat_i = u_i x_i + (1-u_i) fake_i``.

@@ -32,6 +32,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from trainables.precision import full_precision
+
 SN_METHODS = ("none", "pim", "pico")
 
 # Power-iteration steps run once at construction so that sigma is already a good estimate at the
@@ -110,6 +112,7 @@ class _ConvOperator:
                                   self.output_padding, self.groups, self.dilation)
 
 
+@full_precision
 def _power_iterate(operator, weight: torch.Tensor, vec_out: torch.Tensor, n_iter: int,
                    eps: float) -> Tuple[torch.Tensor, torch.Tensor]:
     """Run ``n_iter >= 1`` steps ``v = normalize(A^T u); u = normalize(A v)``; return ``(v, u)``."""
@@ -120,6 +123,7 @@ def _power_iterate(operator, weight: torch.Tensor, vec_out: torch.Tensor, n_iter
     return vec_in, vec_out
 
 
+@full_precision
 def _sigma_from(operator, weight: torch.Tensor, vec_in: torch.Tensor,
                 vec_out: torch.Tensor) -> torch.Tensor:
     """``sigma = <u, A(W) v>``, differentiable in ``W`` (u, v are constants)."""
