@@ -28,7 +28,7 @@ Layout (every section and key optional except ``name``)::
     [run.data]  name, mixture (name = "mixture": {kind = ring|grid|means, ...}), root, download,
                 batch_size, image_size, num_workers, max_items
     [run.eval]  every (evaluation and Tune report interval), num_samples, extractor, ...
-    [run.ema]   halflife_kimg (generator EMA half-life, thousands of images; 0 = off), rampup
+    [run.ema]   halflife_kimg (generator EMA half-life, thousands of images; 0 = off), rampup, bn_stats
     [run.perf]  amp (none | bf16), channels_last (conv nets), compile (torch.compile of G and D)
     [run.net], [run.optim], [run.hparams.<gan>]
     [search]    samples_per_gan, sampler (tpe|random), seed, grid (name or {key = [values]}),
@@ -85,7 +85,7 @@ class RunSection:
     net: dict = field(default_factory=dict)  # NetConfig overrides for every GAN
     optim: dict = field(default_factory=dict)  # OptimConfig overrides (searched keys still win)
     eval: dict = field(default_factory=dict)  # EvalConfig: every (evaluation + Tune report interval), ...
-    ema: dict = field(default_factory=dict)  # EmaConfig: halflife_kimg (0 = off), rampup
+    ema: dict = field(default_factory=dict)  # EmaConfig: halflife_kimg (0 = off), rampup, bn_stats (copy | standing)
     perf: dict = field(default_factory=dict)  # PerfConfig: amp (none | bf16), channels_last, compile
     hparams: dict = field(default_factory=dict)  # {gan: {hparam: value}} per-GAN overrides
 

@@ -136,6 +136,10 @@ class EmaConfig:
 
     halflife_kimg: float = field(default=0.0, metadata=bound(ge=0))  # half-life in thousands of images; 0 = off
     rampup: float | None = field(default=0.05, metadata=bound(gt=0))  # half-life <= rampup x images so far (EDM's 0.05); None = no ramp-up
+    bn_stats: str = "copy"  # the average's BatchNorm statistics: copy (G's) | standing (recomputed before it generates)
+
+    def validate(self) -> None:
+        choice("ema.bn_stats", self.bn_stats, ("copy", "standing"))
 
     @property
     def on(self) -> bool:

@@ -11,6 +11,12 @@ thousands of images shown to the generator and a ramp-up that caps it early in t
     b_ema <- b                                                         (every buffer: BatchNorm
                                                                         statistics are copied)
 
+With ``ema.bn_stats = "standing"`` the average's BatchNorm statistics are recomputed before it
+generates (BigGAN's "standing statistics", Brock et al. 2019): the copied statistics belong to
+G's own weights, not to their average, and the mismatch grows with the half-life.
+:meth:`GeneratorEMA.standing_stats` resets them and accumulates the plain mean over
+``STANDING_BATCHES`` batches of fixed latent codes in training mode (no change to training).
+
 ``cur_nimg`` is the number of real images one iteration consumes (``data.batch_size``) times the
 iterations done, counted after the iteration's update, as in EDM. ``halflife_kimg = 0`` turns the
 average off: the run then evaluates, samples and checkpoints its raw generator (the behaviour
@@ -23,6 +29,10 @@ import copy
 
 import torch
 import torch.nn as nn
+
+
+STANDING_BATCHES = 16  # batches of codes the standing statistics average over (BigGAN: 16)
+STANDING_SEED = 7  # seed of their latent codes: the same statistics for the same weights
 
 
 def ema_beta(halflife_kimg: float, rampup: float | None, cur_nimg: int, batch_size: int) -> float:
@@ -49,6 +59,27 @@ class GeneratorEMA:
         for b_ema, b in zip(self.net.buffers(), generator.buffers()):
             b_ema.copy_(b)
         return beta
+
+    @torch.no_grad()
+    def standing_stats(self, sample_z, batch_size: int) -> None:
+        """Recompute the average's BatchNorm statistics from ``STANDING_BATCHES`` batches of
+        ``sample_z(batch_size, generator)`` codes (fixed seed), as a plain mean over the batches."""
+        norms = [m for m in self.net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative moving average: the mean over the batches
+        gen = torch.Generator().manual_seed(STANDING_SEED)
+        self.net.train()
+        try:
+            for _ in range(STANDING_BATCHES):
+                self.net(sample_z(batch_size, gen))
+        finally:
+            self.net.eval()
+            for m, momentum in zip(norms, momenta):
+                m.momentum = momentum
 
     def state_dict(self) -> dict:
         return self.net.state_dict()

@@ -83,6 +83,7 @@ class GanRun:
             for name in ("G", "D"):
                 self.nets[name].compile()  # in place: state dict keys and checkpoints unchanged
         self.step = 0
+        self._standing_step: int | None = None  # step of the average's last standing statistics
 
     # -- sampling ---------------------------------------------------------------------------
     def sample_z(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -99,6 +100,9 @@ class GanRun:
         """G(z) in eval mode (BN running statistics), in chunks; returns a CPU tensor. The EMA
         generator when ``ema`` is on, unless ``raw`` (the trained G itself)."""
         G = self.nets["G"] if raw else self.generator
+        if G is not self.nets["G"] and self.cfg.ema.bn_stats == "standing" and self._standing_step != self.step:
+            self.ema.standing_stats(self.sample_z, self.cfg.data.batch_size)
+            self._standing_step = self.step
         was_training = G.training
         G.eval()
         try:
@@ -172,6 +176,7 @@ class GanRun:
             net.load_state_dict(state["nets"][k])
         if self.ema is not None:  # a checkpoint without an average (EMA was off) starts it from G
             self.ema.load_state_dict(state.get("ema") or state["nets"]["G"])
+        self._standing_step = None
         for k, opt in self.optims.items():
             opt.load_state_dict(state["optims"][k])
         for k, sched in self.schedulers.items():

@@ -113,9 +113,37 @@ def test_checkpoint_without_an_average_starts_it_from_g(tmp_path):
 @pytest.mark.parametrize("key,value,message", [
     ("halflife_kimg", -1.0, "ema.halflife_kimg = -1.0: must be >= 0"),
     ("rampup", 0.0, "ema.rampup = 0.0: must be > 0"),
-    ("decay", 0.9, "ema.decay: unknown key; accepted keys are halflife_kimg, rampup"),
+    ("decay", 0.9, "ema.decay: unknown key; accepted keys are halflife_kimg, rampup, bn_stats"),
+    ("bn_stats", "mean", "ema.bn_stats = 'mean': accepted values are copy, standing"),
 ])
 def test_bad_ema_settings_are_one_line_errors(key, value, message):
     with pytest.raises(ConfigError) as err:
         resolve_config({"gan": "nsgan", "ema": {key: value}})
     assert str(err.value) == message
+
+
+def test_standing_statistics_are_the_mean_over_fixed_code_batches():
+    """ema.bn_stats = "standing": the average's BatchNorm statistics recomputed for its own
+    weights (reference: a fresh copy, per-batch statistics averaged by hand), training untouched."""
+    from trainables.ema import STANDING_BATCHES, STANDING_SEED
+
+    run, plain = GanRun(small(halflife_kimg=0.5, bn_stats="standing")), GanRun(small(halflife_kimg=0.5))
+    run.train(15)
+    plain.train(15)
+    z = run.sample_z(4, generator=torch.Generator().manual_seed(0))
+    run.generate(z)  # the standing statistics are computed before the average generates
+    gen = torch.Generator().manual_seed(STANDING_SEED)
+    codes = [run.sample_z(32, generator=gen) for _ in range(STANDING_BATCHES)]
+    first_bn = next(m for m in run.ema.net.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    layers = list(run.ema.net.net)
+    cut = layers.index(first_bn)
+    with torch.no_grad():
+        pre = [torch.nn.Sequential(*layers[:cut])(c) for c in codes]  # the inputs of the first BatchNorm
+    torch.testing.assert_close(first_bn.running_mean, torch.stack([p.mean(0) for p in pre]).mean(0))
+    torch.testing.assert_close(first_bn.running_var, torch.stack([p.var(0) for p in pre]).mean(0))
+    assert not torch.equal(first_bn.running_mean, next(
+        m for m in run.nets["G"].modules() if isinstance(m, torch.nn.BatchNorm1d)).running_mean)
+    run.train(5)
+    plain.train(5)
+    for a, b in zip(run.nets["G"].state_dict().values(), plain.nets["G"].state_dict().values()):
+        assert torch.equal(a, b)  # recomputing the average's statistics never touches training
