@@ -130,7 +130,7 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
     lines = ["# The project's training step vs a minimal hand-written loop (CPU, 1 thread)", "",
-             __doc__.split("\n\n")[1].replace("\n", " "), "",
+             "\n\n".join(__doc__.split("\n\n")[1:4]).replace("::", ":"), "",
              f"Blocks of {args.block} steps, median of {args.repeats}, after {args.warmup} warm-up steps. "
              "Ratio = project steps/s over minimal steps/s (>= 0.95 is the target).", "",
              "| GAN | nets | project steps/s | minimal steps/s | ratio |", "|---|---|---|---|---|"]
