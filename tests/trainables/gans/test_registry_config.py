@@ -43,8 +43,12 @@ def test_register_rejects_duplicates_and_wrong_types():
 
 @pytest.mark.parametrize("gan,dataset,expected", [
     ("tripletgan", "ring8", {"hparams.margin": 0.5, "hparams.embed_dim": 16, "hparams.distance": "arc",
-                             "optim.lr_g": 1e-4, "optim.lr_d": 1e-4, "optim.beta1_d": 0.5,
-                             "data.batch_size": 100, "net.arch": "toy_pacgan", "net.z_dim": 2}),
+                             "optim.lr_g": 1e-4, "optim.lr_d": 3e-4, "optim.beta1_d": 0.5,  # TTUR (ema_toy.md)
+                             "data.batch_size": 100, "net.arch": "toy_pacgan", "net.z_dim": 2,
+                             "ema.halflife_kimg": 2.5}),
+    ("mmd_rep", "grid25", {"optim.lr_d": 6e-4, "optim.lr_g": 1e-4, "ema.halflife_kimg": 2.5,
+                           "ema.rampup": 0.05, "ema.bn_stats": "copy"}),
+    ("mmd_rep", "mnist", {"ema.halflife_kimg": 0.0}),  # no EMA on images (mnist_sndcgan.md)
     ("tripletgan", "mnist", {"hparams.margin": 1.0, "optim.lr_g": 5e-4, "optim.lr_d": 5e-4,
                              "data.batch_size": 256, "net.arch": "mlp_mnist"}),
     ("tripletgan", "cifar10", {"hparams.margin": 1.6, "hparams.embed_dim": 64, "data.batch_size": 256}),
