@@ -3,7 +3,8 @@
 1. Step time per GAN: SN-DCGAN 32x32, batch 64 (the CPU benchmarks' shapes), TF32 and
    ``cudnn.benchmark`` on, against the same step on one CPU thread (``--cpu-steps``; the ratio is
    the speed-up a study gets from a GPU trial). Data: a folder of random 32x32 PNGs written here
-   (``data.name = "folder"``: nothing to download).
+   (``data.name = "folder"``: nothing to download). Then each ``run.perf`` option (bf16,
+   channels_last, both, compile) against the default step: step time, speed-up, peak memory.
 2. A 4-trial study (grid25, 1,000 steps, ``resources.gpu = 0.25``, 4 at once) on local Ray with
    one GPU: every trial must report ``device = cuda`` in its ``placements`` tag, and their
    MLflow run times must overlap (four trials sharing the device).
@@ -38,8 +39,10 @@ from trainables.loop import GanRun  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 GANS = ("nsgan", "tripletgan", "mlgan", "mbgan", "gngan", "mmd_rep")
-FULL = {"steps": 30, "warmup": 10, "cpu_steps": 2, "width": 1.0, "study_steps": 1000, "eval_samples": 10000}
-SMOKE = {"steps": 2, "warmup": 1, "cpu_steps": 1, "width": 0.125, "study_steps": 20, "eval_samples": 200}
+FULL = {"steps": 30, "warmup": 10, "cpu_steps": 2, "width": 1.0, "study_steps": 1000, "eval_samples": 10000,
+        "skip_options": ()}
+SMOKE = {"steps": 2, "warmup": 1, "cpu_steps": 1, "width": 0.125, "study_steps": 20, "eval_samples": 200,
+         "skip_options": ("compile",)}  # compiling takes longer than the rest of the smoke test
 EXIT_NO_CUDA = 2
 
 
@@ -59,9 +62,11 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def step_seconds(gan: str, device: str, folder: Path, steps: int, warmup: int, width: float) -> float:
-    """Median seconds of one training iteration of ``gan`` (SN-DCGAN 32x32, batch 64) on ``device``."""
-    run = GanRun({"gan": gan, "device": device, "seed": 0,
+def step_seconds(gan: str, device: str, folder: Path, steps: int, warmup: int, width: float,
+                 perf: dict | None = None) -> float:
+    """Median seconds of one training iteration of ``gan`` (SN-DCGAN 32x32, batch 64) on ``device``
+    with the ``run.perf`` options ``perf``."""
+    run = GanRun({"gan": gan, "device": device, "seed": 0, "perf": perf or {},
                   "data": {"name": "folder", "root": str(folder), "image_size": 32, "batch_size": 64},
                   "net": {"arch": "sndcgan", "sn": "pim", "kwargs": {"width": width}}})
     for _ in range(warmup):
@@ -74,6 +79,34 @@ def step_seconds(gan: str, device: str, folder: Path, steps: int, warmup: int, w
         _sync(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+# run.perf options timed against the default step (compile is refused for double-backward losses)
+OPTIONS = {"default": {}, "bf16": {"amp": "bf16"}, "channels_last": {"channels_last": True},
+           "bf16 + channels_last": {"amp": "bf16", "channels_last": True}, "compile": {"compile": True}}
+OPTION_GANS = ("nsgan", "mmd_rep", "tripletgan", "wgan_gp")
+
+
+def option_rows(device: str, folder: Path, args) -> list[dict]:
+    """Per GAN and ``run.perf`` option: median step time, speed-up over the default step and (CUDA)
+    peak memory allocated by the step."""
+    from trainables.registry import get_gan
+
+    rows = []
+    for gan in OPTION_GANS:
+        base = None
+        for name, perf in OPTIONS.items():
+            if (perf.get("compile") and get_gan(gan).objective.double_backward) or name in args.skip_options:
+                continue
+            if device.startswith("cuda"):
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+            sec = step_seconds(gan, device, folder, args.steps, args.warmup, args.width, perf)
+            mem = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+            base = sec if name == "default" else base
+            rows.append({"gan": gan, "option": name, "step_s": sec, "speedup": base / sec, "peak_mib": mem})
+            print(f"{gan} {name}: {1000 * sec:.1f} ms/step ({base / sec:.2f}x)", flush=True)
+    return rows
 
 
 def study_on_one_device(work: Path, steps: int, gpu: float, device: str) -> dict:
@@ -124,6 +157,16 @@ def evaluation_seconds(device: str, num_samples: int, data_root: Path, cache: Pa
     return time.perf_counter() - t0
 
 
+def render_options(rows: list[dict]) -> list[str]:
+    lines = ["", "`run.perf` options, same nets and batch (speed-up over the GAN's default step; peak memory "
+             "allocated by the step on CUDA):", "", "| GAN | option | step (ms) | speed-up | peak memory (MiB) |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        mem = f"{r['peak_mib']:.0f}" if r["peak_mib"] is not None else "-"
+        lines.append(f"| {r['gan']} | {r['option']} | {1000 * r['step_s']:.2f} | {r['speedup']:.2f}x | {mem} |")
+    return lines
+
+
 def render(rows: list[dict], study: dict, evals: dict, args, device_name: str) -> str:
     lines = ["# GPU check", "", f"Device: {device_name}. SN-DCGAN 32x32 (channel width x{args.width}), batch 64, "
              "TF32 and cudnn.benchmark on; median of "
@@ -133,6 +176,7 @@ def render(rows: list[dict], study: dict, evals: dict, args, device_name: str) -
         cpu = f"{1000 * r['cpu']:.0f}" if r["cpu"] else "-"
         ratio = f"{r['cpu'] / r['gpu']:.0f}x" if r["cpu"] else "-"
         lines.append(f"| {r['gan']} | {1000 * r['gpu']:.1f} | {cpu} | {ratio} |")
+    lines += render_options(args.option_rows)
     lines += ["", f"Study: {study['trials']} trials (mmd_rep, tripletgan; grid25, {args.study_steps} steps) at "
               f"`resources.gpu = {args.gpu}`, 4 at once: devices {', '.join(study['devices'])}; all four ran at "
               f"once for {study['all_at_once_s']:.1f} s of a {study['wall_s']:.0f} s study; run statuses "
@@ -183,6 +227,7 @@ def main(argv=None) -> int:
         rows.append({"gan": gan, "gpu": gpu, "cpu": cpu})
         print(f"{gan}: {1000 * gpu:.1f} ms/step on {device}" + (f", {1000 * cpu:.0f} ms on CPU" if cpu else ""),
               flush=True)
+    args.option_rows = option_rows(device, folder, args)
     study = study_on_one_device(work, args.study_steps, args.gpu, device)
     print(f"study: {study}", flush=True)
     cache = Path(args.cache_dir)

@@ -164,7 +164,8 @@ def test_default_point_values_are_the_registered_defaults():
     assert default_point("tripletgan", "toy")["hparams.margin"] == 0.5
     assert default_point("tripletgan", "image32")["hparams.margin"] == 1.6
     toy = default_point("tripletgan", "toy")
-    assert (toy["optim.lr_d"], toy["optim.lr_g"], toy["optim.beta1_d"]) == (1e-4, 1e-4, 0.5)
+    assert (toy["optim.lr_d"], toy["optim.lr_g"], toy["optim.beta1_d"]) == (3e-4, 1e-4, 0.5)  # TTUR (ema_toy.md)
+    assert toy["ema.halflife_kimg"] == 2.5 and default_point("tripletgan", "image32")["ema.halflife_kimg"] == 0.0
     gn = default_point("gngan", "toy")
     # GN-GAN's toy defaults: the paper's toy weights (Table 1) with the toy family's Adam
     assert (gn["hparams.lambda_r"], gn["hparams.lambda_p"], gn["hparams.lambda_m1"], gn["hparams.lambda_m2"],
