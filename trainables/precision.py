@@ -30,10 +30,11 @@ def full_precision(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        if not torch.is_autocast_enabled(_device_of(args)):
+        device = _device_of(args)
+        if not torch.is_autocast_enabled(device):
             return fn(*args, **kwargs)
         args = tuple(a.float() if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args)
-        with torch.autocast(_device_of(args), enabled=False):
+        with torch.autocast(device, enabled=False):
             return fn(*args, **kwargs)
     return wrapper
 

@@ -18,7 +18,7 @@ class WGANGP(ScalarGAN):
 
     d_fn: ClassVar = staticmethod(L.wgan_d_loss)
     g_fn: ClassVar = staticmethod(L.wgan_g_loss)
-    double_backward: ClassVar[bool] = True  # gradient penalty (and GN-GAN's gradient matching)
+    double_backward: ClassVar[bool] = True  # the gradient penalty differentiates D's input gradients
 
     def __post_init__(self) -> None:
         super().__post_init__()
