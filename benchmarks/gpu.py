@@ -1,18 +1,24 @@
-"""GPU check (<= 8 minutes on one CUDA device, no internet): what a cluster user needs to trust.
+"""GPU check (about 5 minutes on one CUDA device, no internet): what a cluster user needs to trust.
 
-1. Step time per GAN: SN-DCGAN 32x32, batch 64 (the CPU benchmarks' shapes), TF32 and
-   ``cudnn.benchmark`` on, against the same step on one CPU thread (``--cpu-steps``; the ratio is
-   the speed-up a study gets from a GPU trial). Data: a folder of random 32x32 PNGs written here
-   (``data.name = "folder"``: nothing to download). Then each ``run.perf`` option (bf16,
-   channels_last, both, compile) against the default step: step time, speed-up, peak memory.
-2. A 4-trial study (grid25, 1,000 steps, ``resources.gpu = 0.25``, 4 at once) on local Ray with
-   one GPU: every trial must report ``device = cuda`` in its ``placements`` tag, and their
-   MLflow run times must overlap (four trials sharing the device).
-3. One evaluation with the domain extractor (the MNIST classifier, 10,000 generated digits) on the
-   GPU, timed against the same on CPU; needs the MNIST files (``data.root``); skipped when absent.
+Each part is timed with the device synchronised before and after, runs on its own (a failing part
+is written down with its one-line error and the rest still runs), and the results file is
+rewritten after every part:
 
-Writes ``benchmarks/results/gpu.md``. Without a CUDA device it says so on one line and exits
-with status 2 (``--smoke-test`` runs every part on CPU at a tiny size, output to a temp dir: CI)::
+1. ``loop``: steps/s of the project's training step (``GanRun.train_step`` + ``LossWatch``)
+   against a minimal hand-written loop with the same nets (``benchmarks/loop_speed.py``), toy and
+   SN-DCGAN (MNIST, width 1/8, batch 64), nsgan and mmd_rep.
+2. ``syncs``: host synchronisations per training step as CUDA reports them (sync debug mode,
+   ``trainables.device.CudaSyncs``), every GAN, toy and conv, over 50 steps.
+3. ``steps``: SN-DCGAN 32x32 at full width, batch 64, per GAN, against the machine's CPU (all threads).
+4. ``options``: each ``run.perf`` option (bf16, channels_last, both, compile) against the default
+   step: step time, speed-up, peak memory allocated.
+5. ``data``: MNIST held on the GPU (``data.on_device = "auto"``) against pinned host copies.
+6. ``study``: 2 trials per GPU (``resources.gpu = 0.5``, 2 at once) on local Ray: each trial's
+   device from its ``placements`` tag and how long both ran at once (MLflow run times).
+7. ``eval``: one MNIST evaluation (10,000 generated digits) on the GPU and on CPU.
+
+Writes ``benchmarks/results/gpu.md`` (+ ``.json``). Without a CUDA device it says so on one line
+and exits with status 2 (``--smoke-test`` runs every part on CPU at a tiny size into a temp dir)::
 
     python benchmarks/gpu.py                    # on the GPU machine
     python benchmarks/gpu.py --smoke-test       # the code paths on CPU, tiny
@@ -26,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,16 +41,29 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from benchmarks import loop_speed  # noqa: E402
 from trainables.config import REPO_ROOT, default_data_root  # noqa: E402
 from trainables.loop import GanRun  # noqa: E402
+from trainables.registry import GANS as REGISTERED  # noqa: E402
+from trainables.train import LossWatch  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 GANS = ("nsgan", "tripletgan", "mlgan", "mbgan", "gngan", "mmd_rep")
-FULL = {"steps": 30, "warmup": 10, "cpu_steps": 2, "width": 1.0, "study_steps": 1000, "eval_samples": 10000,
-        "skip_options": ()}
+FULL = {"steps": 30, "warmup": 10, "cpu_steps": 1, "width": 1.0, "study_steps": 2000, "eval_samples": 10000,
+        "sync_steps": 50, "loop": {"block": 50, "repeats": 7, "warmup": 20}, "skip_options": ()}
 SMOKE = {"steps": 2, "warmup": 1, "cpu_steps": 1, "width": 0.125, "study_steps": 20, "eval_samples": 200,
+         "sync_steps": 4, "loop": {"block": 3, "repeats": 2, "warmup": 2},
          "skip_options": ("compile",)}  # compiling takes longer than the rest of the smoke test
 EXIT_NO_CUDA = 2
+# run.perf options timed against the default step (compile is refused for double-backward losses)
+OPTIONS = {"default": {}, "bf16": {"amp": "bf16"}, "channels_last": {"channels_last": True},
+           "bf16 + channels_last": {"amp": "bf16", "channels_last": True}, "compile": {"compile": True}}
+OPTION_GANS = ("nsgan", "mmd_rep", "tripletgan", "wgan_gp")
+COMPILE_GANS = ("nsgan", "mmd_rep")  # compiling costs ~1 minute per GAN
+
+
+def cuda(device: str) -> bool:
+    return device.startswith("cuda")
 
 
 def random_image_folder(root: Path, n: int = 256) -> Path:
@@ -57,153 +77,198 @@ def random_image_folder(root: Path, n: int = 256) -> Path:
     return root
 
 
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
+def conv_config(gan: str, device: str, folder: Path, width: float, perf: dict | None = None) -> dict:
+    """SN-DCGAN at batch 64 on MNIST held in memory (on the GPU), else on a folder of random PNGs
+    (decoded per batch on the host: then the step times include the decoding)."""
+    data = ({"name": "mnist"} if mnist_present() else {"name": "folder", "root": str(folder), "image_size": 32})
+    return {"gan": gan, "device": device, "seed": 0, "perf": perf or {}, "data": {**data, "batch_size": 64},
+            "net": {"arch": "sndcgan", "sn": "pim", "kwargs": {"width": width}}}
 
 
-def step_seconds(gan: str, device: str, folder: Path, steps: int, warmup: int, width: float,
-                 perf: dict | None = None) -> float:
-    """Median seconds of one training iteration of ``gan`` (SN-DCGAN 32x32, batch 64) on ``device``
-    with the ``run.perf`` options ``perf``."""
-    run = GanRun({"gan": gan, "device": device, "seed": 0, "perf": perf or {},
-                  "data": {"name": "folder", "root": str(folder), "image_size": 32, "batch_size": 64},
-                  "net": {"arch": "sndcgan", "sn": "pim", "kwargs": {"width": width}}})
+def step_seconds(cfg: dict, steps: int, warmup: int) -> float:
+    """Median seconds of one training iteration of the run ``cfg`` (device synchronised around each)."""
+    run = GanRun(cfg)
     for _ in range(warmup):
         run.train_step()
     times = []
     for _ in range(steps):
-        _sync(device)
+        loop_speed.sync(cfg["device"])
         t0 = time.perf_counter()
         run.train_step()
-        _sync(device)
+        loop_speed.sync(cfg["device"])
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
 
-# run.perf options timed against the default step (compile is refused for double-backward losses)
-OPTIONS = {"default": {}, "bf16": {"amp": "bf16"}, "channels_last": {"channels_last": True},
-           "bf16 + channels_last": {"amp": "bf16", "channels_last": True}, "compile": {"compile": True}}
-OPTION_GANS = ("nsgan", "mmd_rep", "tripletgan", "wgan_gp")
+def part_loop(device: str, ctx: dict, args) -> list[dict]:
+    settings = ["toy"] if args.smoke_test else list(loop_speed.SETTINGS)
+    loop_args = argparse.Namespace(**args.loop)
+    return [loop_speed.measure(gan, setting, loop_args, device) for setting in settings for gan in loop_speed.GANS]
 
 
-def option_rows(device: str, folder: Path, args) -> list[dict]:
-    """Per GAN and ``run.perf`` option: median step time, speed-up over the default step and (CUDA)
-    peak memory allocated by the step."""
+def part_syncs(device: str, ctx: dict, args) -> list[dict] | None:
+    """Host syncs per step reported by CUDA (counted on CPU by tests/trainables/test_host_syncs.py)."""
+    from trainables.device import CudaSyncs
+
+    if not cuda(device):
+        return None  # CUDA's sync debug mode only
+    rows = []
+    for gan in sorted(REGISTERED):
+        row = {"gan": gan}
+        for nets, cfg in (("toy", {"gan": gan, "device": device, "data": {"name": "grid25"}}),
+                          ("conv", conv_config(gan, device, ctx["folder"], 0.125))):
+            run = GanRun(cfg)
+            watch = LossWatch(run.cfg.optim.loss_bound)
+            run.train_step()
+            loop_speed.sync(device)
+            with CudaSyncs() as syncs:
+                for _ in range(args.sync_steps):
+                    watch.add(run.step, run.train_step())
+                watch.check()
+            row[nets] = syncs.count / args.sync_steps
+        rows.append(row)
+        print(f"syncs {gan}: toy {row['toy']:.3f}/step, conv {row['conv']:.3f}/step", flush=True)
+    return rows
+
+
+def part_steps(device: str, ctx: dict, args) -> list[dict]:
+    rows = []
+    for gan in GANS:
+        gpu = step_seconds(conv_config(gan, device, ctx["folder"], args.width), args.steps, args.warmup)
+        cpu = step_seconds(conv_config(gan, "cpu", ctx["folder"], args.width), args.cpu_steps, 1)
+        rows.append({"gan": gan, "gpu": gpu, "cpu": cpu, "cpu_threads": torch.get_num_threads()})
+        print(f"{gan}: {1000 * gpu:.2f} ms/step on {device}, {1000 * cpu:.0f} ms on CPU", flush=True)
+    return rows
+
+
+def part_options(device: str, ctx: dict, args) -> list[dict]:
+    """Per GAN and ``run.perf`` option: median step time, speed-up over the default step, peak memory."""
     from trainables.registry import get_gan
 
     rows = []
     for gan in OPTION_GANS:
         base = None
         for name, perf in OPTIONS.items():
-            if (perf.get("compile") and get_gan(gan).objective.double_backward) or name in args.skip_options:
+            if perf.get("compile") and (get_gan(gan).objective.double_backward or gan not in COMPILE_GANS):
                 continue
-            if device.startswith("cuda"):
+            if name in args.skip_options:
+                continue
+            if cuda(device):
                 torch.cuda.empty_cache()
                 torch.cuda.reset_peak_memory_stats()
-            sec = step_seconds(gan, device, folder, args.steps, args.warmup, args.width, perf)
-            mem = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+            row = {"gan": gan, "option": name}
+            try:
+                sec = step_seconds(conv_config(gan, device, ctx["folder"], args.width, perf), args.steps, args.warmup)
+            except Exception as exc:  # one option failing (e.g. compile on this torch) must not hide the others
+                rows.append({**row, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"})
+                print(f"{gan} {name}: failed: {rows[-1]['error']}", flush=True)
+                continue
             base = sec if name == "default" else base
-            rows.append({"gan": gan, "option": name, "step_s": sec, "speedup": base / sec, "peak_mib": mem})
-            print(f"{gan} {name}: {1000 * sec:.1f} ms/step ({base / sec:.2f}x)", flush=True)
+            mem = torch.cuda.max_memory_allocated() / 2**20 if cuda(device) else None
+            rows.append({**row, "step_s": sec, "speedup": base / sec, "peak_mib": mem})
+            print(f"{gan} {name}: {1000 * sec:.2f} ms/step ({base / sec:.2f}x)", flush=True)
     return rows
 
 
-def study_on_one_device(work: Path, steps: int, gpu: float, device: str) -> dict:
-    """Run a 4-trial grid25 study at ``gpu`` per trial, 4 at once; return each trial's device(s)
-    and the longest stretch during which all of them ran at once (from the MLflow run times)."""
+def part_data(device: str, ctx: dict, args) -> list[dict] | None:
+    """MNIST SN-DCGAN (width 1/8, batch 64, nsgan) steps with the set held on the device vs pinned copies."""
+    if not mnist_present():
+        return None
+    rows = []
+    for policy in ("auto", "never"):
+        cfg = {"gan": "nsgan", "device": device, "seed": 0, **loop_speed.SETTINGS["conv"]}
+        cfg["data"] = {**cfg["data"], "on_device": policy}
+        held = GanRun(cfg).stream.held is not None
+        sec = step_seconds(cfg, args.steps * 3, args.warmup)
+        rows.append({"on_device": policy, "held": held, "step_s": sec})
+        print(f"data.on_device = {policy}: held {held}, {1000 * sec:.2f} ms/step", flush=True)
+    return rows
+
+
+def mnist_present() -> bool:
+    return (Path(default_data_root()) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists()
+
+
+def part_study(device: str, ctx: dict, args) -> dict:
+    """A 2-trial grid25 study at ``resources.gpu`` = args.gpu, 2 at once; each trial's device(s)
+    and the longest stretch during which both ran (from the MLflow run times)."""
     import ray
     from mlflow import MlflowClient
 
     from study.lifecycle import run_study
     from study.study_file import parse_study
 
-    doc = {"name": "gpu-check", "gans": ["mmd_rep", "tripletgan"], "max_concurrent": 4,
-           "storage_path": str(work / "studies"),
-           "run": {"steps": steps, "device": device, "data": {"name": "grid25"}, "eval": {"every": steps // 2}},
-           "search": {"samples_per_gan": 2, "seed": 0}, "scheduler": {"type": "none"},
-           "resources": {"cpu": 1, "gpu": gpu}, "mlflow": {"register_model": False}}
+    doc = {"name": "gpu-check", "gans": ["mmd_rep", "tripletgan"], "max_concurrent": 2,
+           "storage_path": str(ctx["work"] / "studies"),
+           "run": {"steps": args.study_steps, "device": device, "data": {"name": "grid25"},
+                   "eval": {"every": args.study_steps // 2}},
+           "search": {"samples_per_gan": 1, "seed": 0}, "scheduler": {"type": "none"},
+           "resources": {"cpu": 1, "gpu": args.gpu}, "mlflow": {"register_model": False}}
     study = parse_study(doc)
     t0 = time.time()
-    run_study(study)
+    try:
+        run_study(study)
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
     wall = time.time() - t0
-    if ray.is_initialized():
-        ray.shutdown()
     state = json.loads((study.study_dir / "study_state.json").read_text())
     client = MlflowClient(state["tracking_uri"])
     runs = client.search_runs([state["experiment_id"]], f"tags.`mlflow.parentRunId` = '{state['parent_run_id']}'")
     devices = sorted({p["device"] for r in runs for p in json.loads(r.data.tags.get("placements", "[]"))})
     start = max(r.info.start_time for r in runs)
-    end = min(r.info.end_time for r in runs)
-    return {"trials": len(runs), "devices": devices, "all_at_once_s": max(0.0, (end - start) / 1000),
-            "wall_s": wall, "statuses": sorted({r.info.status for r in runs})}
+    end = min(r.info.end_time or start for r in runs)
+    out = {"trials": len(runs), "devices": devices, "together_s": max(0.0, (end - start) / 1000), "wall_s": wall,
+           "statuses": sorted({r.info.status for r in runs})}
+    print(f"study: {out}", flush=True)
+    return out
 
 
-def evaluation_seconds(device: str, num_samples: int, data_root: Path, cache: Path) -> float | None:
-    """Seconds of one MNIST evaluation (domain FID, KID off, precision/recall, class balance) of
-    ``num_samples`` digits on ``device``; None without the MNIST files."""
+def evaluation_seconds(device: str, num_samples: int, cache: Path) -> float:
+    """Seconds of one MNIST evaluation (domain FID, precision/recall, class balance) of ``num_samples``."""
     from trainables.evaluation import build_evaluator
 
-    if not (data_root / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists():
-        return None
-    run = GanRun({"gan": "nsgan", "device": device, "data": {"name": "mnist", "root": str(data_root)},
+    run = GanRun({"gan": "nsgan", "device": device, "data": {"name": "mnist"},
                   "eval": {"num_samples": num_samples, "kid_subsets": 0, "cache_dir": str(cache)}})
     evaluator = build_evaluator(run)
     evaluator.evaluate(run)  # real statistics computed (or read) and the extractor warmed up
-    _sync(device)
+    loop_speed.sync(device)
     t0 = time.perf_counter()
     evaluator.evaluate(run)
-    _sync(device)
+    loop_speed.sync(device)
     return time.perf_counter() - t0
 
 
-def render_options(rows: list[dict]) -> list[str]:
-    lines = ["", "`run.perf` options, same nets and batch (speed-up over the GAN's default step; peak memory "
-             "allocated by the step on CUDA):", "", "| GAN | option | step (ms) | speed-up | peak memory (MiB) |",
-             "|---|---|---|---|---|"]
-    for r in rows:
-        mem = f"{r['peak_mib']:.0f}" if r["peak_mib"] is not None else "-"
-        lines.append(f"| {r['gan']} | {r['option']} | {1000 * r['step_s']:.2f} | {r['speedup']:.2f}x | {mem} |")
-    return lines
+def part_eval(device: str, ctx: dict, args) -> dict | None:
+    if not mnist_present():
+        return None
+    out = {"device": evaluation_seconds(device, args.eval_samples, Path(args.cache_dir))}
+    if cuda(device):
+        out["cpu"] = evaluation_seconds("cpu", args.eval_samples, Path(args.cache_dir))
+    print(f"evaluation: {out}", flush=True)
+    return out
 
 
-def render(rows: list[dict], study: dict, evals: dict, args, device_name: str) -> str:
-    lines = ["# GPU check", "", f"Device: {device_name}. SN-DCGAN 32x32 (channel width x{args.width}), batch 64, "
-             "TF32 and cudnn.benchmark on; median of "
-             f"{args.steps} steps after {args.warmup} warm-up steps (CPU: {args.cpu_steps} steps, 1 thread).", "",
-             "| GAN | step on GPU (ms) | step on CPU (ms) | speed-up |", "|---|---|---|---|"]
-    for r in rows:
-        cpu = f"{1000 * r['cpu']:.0f}" if r["cpu"] else "-"
-        ratio = f"{r['cpu'] / r['gpu']:.0f}x" if r["cpu"] else "-"
-        lines.append(f"| {r['gan']} | {1000 * r['gpu']:.1f} | {cpu} | {ratio} |")
-    lines += render_options(args.option_rows)
-    lines += ["", f"Study: {study['trials']} trials (mmd_rep, tripletgan; grid25, {args.study_steps} steps) at "
-              f"`resources.gpu = {args.gpu}`, 4 at once: devices {', '.join(study['devices'])}; all four ran at "
-              f"once for {study['all_at_once_s']:.1f} s of a {study['wall_s']:.0f} s study; run statuses "
-              f"{', '.join(study['statuses'])}.", ""]
-    if evals.get("gpu") is None:
-        lines.append("Evaluation: skipped (no MNIST files under the data root).")
-    else:
-        cpu = f", {evals['cpu']:.2f} s on CPU" if "cpu" in evals else ""
-        lines.append(f"Evaluation ({args.eval_samples} generated digits, MNIST-classifier FID + precision/recall "
-                     f"+ class balance): {evals['gpu']:.2f} s on {device_name}{cpu}.")
-    return "\n".join(lines) + "\n"
+PARTS = {"loop": part_loop, "syncs": part_syncs, "steps": part_steps, "data": part_data, "study": part_study,
+         "eval": part_eval, "options": part_options}  # options last: compiling is the slowest part
 
 
 def main(argv=None) -> int:
+    from benchmarks._gpu_report import render
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke-test", action="store_true", help="every part on CPU, tiny, temp output (CI)")
-    parser.add_argument("--gpu", type=float, default=0.25, help="resources.gpu of the study's trials")
-    parser.add_argument("--out", default=str(RESULTS / "gpu.md"))
+    parser.add_argument("--gpu", type=float, default=0.5, help="resources.gpu of the study's trials")
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=list(PARTS))
+    parser.add_argument("--out", default=str(RESULTS / "gpu"), help="output prefix (.md/.json)")
     parser.add_argument("--cache-dir", default=str(REPO_ROOT / ".cache" / "metrics"),
                         help="statistics / MNIST-classifier cache (trained there on first use)")
     args = parser.parse_args(argv)
-    size = SMOKE if args.smoke_test else FULL
-    for key, value in size.items():
+    for key, value in (SMOKE if args.smoke_test else FULL).items():
         setattr(args, key, value)
     if args.smoke_test:
         device, args.gpu, device_name = "cpu", 0.0, "CPU (smoke test: no CUDA device used)"
-        args.out = str(Path(tempfile.mkdtemp()) / "gpu.md")
+        args.out = str(Path(tempfile.mkdtemp()) / "gpu")
     elif not torch.cuda.is_available():
         print("gpu check: no CUDA device found (torch.cuda.is_available() is False); nothing measured, "
               "nothing written. Run it on a GPU machine, or --smoke-test to exercise it on CPU.", flush=True)
@@ -214,31 +279,24 @@ def main(argv=None) -> int:
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
     work = Path(tempfile.mkdtemp(prefix="gpu-check-"))
-    folder = random_image_folder(work / "images")
-    rows = []
-    for gan in GANS:
-        gpu = step_seconds(gan, device, folder, args.steps, args.warmup, args.width)
-        cpu = None
-        if device != "cpu":
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            cpu = step_seconds(gan, "cpu", folder, args.cpu_steps, 1, args.width)
-            torch.set_num_threads(threads)
-        rows.append({"gan": gan, "gpu": gpu, "cpu": cpu})
-        print(f"{gan}: {1000 * gpu:.1f} ms/step on {device}" + (f", {1000 * cpu:.0f} ms on CPU" if cpu else ""),
-              flush=True)
-    args.option_rows = option_rows(device, folder, args)
-    study = study_on_one_device(work, args.study_steps, args.gpu, device)
-    print(f"study: {study}", flush=True)
-    cache = Path(args.cache_dir)
-    evals = {"gpu": evaluation_seconds(device, args.eval_samples, Path(default_data_root()), cache)}
-    if evals["gpu"] is not None and device != "cpu":
-        evals["cpu"] = evaluation_seconds("cpu", args.eval_samples, Path(default_data_root()), cache)
+    ctx = {"work": work, "folder": random_image_folder(work / "images")}
+    results = {"device": device_name, "torch": torch.__version__, "args": {k: v for k, v in vars(args).items()},
+               "seconds": {}, "errors": {}}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(rows, study, evals, args, device_name))
-    print(out.read_text(), flush=True)
-    return 0
+    for name in args.parts:
+        t0 = time.time()
+        try:
+            results[name] = PARTS[name](device, ctx, args)
+        except Exception as exc:  # written down; the other parts still run
+            traceback.print_exc()
+            results["errors"][name] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        results["seconds"][name] = time.time() - t0
+        print(f"== part {name}: {results['seconds'][name]:.0f} s", flush=True)
+        out.with_suffix(".json").write_text(json.dumps(results, indent=1, default=str))
+        out.with_suffix(".md").write_text(render(results))
+    print(out.with_suffix(".md").read_text(), flush=True)
+    return 1 if results["errors"] else 0
 
 
 if __name__ == "__main__":

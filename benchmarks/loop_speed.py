@@ -63,7 +63,7 @@ def minimal_loop(gan: str, run: GanRun):
     d_loss, g_loss = minimal_losses(gan, run)
     G, opt_d, opt_g, ema = run.nets["G"], run.optims["D"], run.optims["G"], run.ema
     batch, z_dim, device = run.cfg.data.batch_size, run.cfg.net.z_dim, run.device
-    beta = 0.5 ** (batch / (run.cfg.ema.halflife_kimg * 1000))
+    beta = 0.5 ** (batch / (run.cfg.ema.halflife_kimg * 1000)) if ema is not None else None
 
     def steps(n: int) -> None:
         for _ in range(n):
@@ -75,8 +75,9 @@ def minimal_loop(gan: str, run: GanRun):
             opt_g.zero_grad(set_to_none=True)
             g_loss(x, z).backward()
             opt_g.step()
-            with torch.no_grad():
-                torch._foreach_lerp_(list(ema.net.parameters()), list(G.parameters()), 1 - beta)
+            if ema is not None:  # image families register no EMA
+                with torch.no_grad():
+                    torch._foreach_lerp_(list(ema.net.parameters()), list(G.parameters()), 1 - beta)
     return steps
 
 
@@ -90,8 +91,14 @@ def project_loop(run: GanRun):
     return steps
 
 
-def measure(gan: str, setting: str, args) -> dict:
-    cfg = {"gan": gan, "device": "cpu", "seed": 0, **SETTINGS[setting]}
+def sync(device: str) -> None:
+    """Wait for the device (CUDA timings end when the queued work has run)."""
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def measure(gan: str, setting: str, args, device: str = "cpu") -> dict:
+    cfg = {"gan": gan, "device": device, "seed": 0, **SETTINGS[setting]}
     loops = {"project": project_loop(GanRun(cfg))}
     other = GanRun(cfg)
     loops["minimal"] = minimal_loop(gan, other)
@@ -100,8 +107,10 @@ def measure(gan: str, setting: str, args) -> dict:
     times: dict[str, list[float]] = {k: [] for k in loops}
     for _ in range(args.repeats):
         for name, loop in loops.items():
+            sync(device)
             t0 = time.perf_counter()
             loop(args.block)
+            sync(device)
             times[name].append((time.perf_counter() - t0) / args.block)
     med = {k: statistics.median(v) for k, v in times.items()}
     row = {"gan": gan, "nets": setting, "project_steps_s": 1 / med["project"], "minimal_steps_s": 1 / med["minimal"],

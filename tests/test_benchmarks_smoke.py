@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
+SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py") if not p.name.startswith("_"))  # _x.py: helpers
 # a script whose measurements another script's smoke test runs (CI time): only its command line here
 COVERED_BY = {"wrapper_overhead.py": "overheads.py"}  # overheads.py (a) calls its bare/fit/tune rates
 

@@ -47,6 +47,9 @@ DATA_FAMILIES = {
 TOY_DATASETS = ("ring8", "grid25", "mixture")
 
 
+ON_DEVICE = ("auto", "always", "never")  # data.on_device: where an in-memory image set lives on CUDA
+
+
 @dataclass(frozen=True)
 class DataConfig:
     name: str = "ring8"  # dataset: ring8 | grid25 | mixture | mnist | cifar10 | svhn | stl10 | celeba | folder
@@ -57,6 +60,9 @@ class DataConfig:
     image_size: int | None = field(default=None, metadata=bound(ge=8))  # `folder` only: centre crop side (default 64)
     num_workers: int = field(default=0, metadata=bound(ge=0))  # data-loader workers (from the trial's CPU share on a cluster)
     max_items: int | None = None  # cap the training set (seeded subset; for smoke tests)
+    # CUDA, in-memory image sets (mnist, cifar10, svhn, stl10): auto = held on the GPU when it takes
+    # <= 1/4 of free memory, else pinned host copies | always (error if it does not fit) | never
+    on_device: str = "auto"
 
     def validate(self) -> None:
         choice("data.name", self.name, tuple(DATA_FAMILIES))
@@ -72,6 +78,7 @@ class DataConfig:
             raise ConfigError(f"data.mixture: only used with data.name = 'mixture' (name is {self.name!r})")
         if self.max_items is not None:
             at_least("data.max_items", self.max_items, minimum=self.batch_size)
+        choice("data.on_device", self.on_device, ON_DEVICE)
 
 
 @dataclass(frozen=True)
@@ -312,5 +319,9 @@ def _check_perf(cfg: RunConfig) -> None:
     if cfg.perf.compile and cfg.hparams.double_backward:
         raise ConfigError(f"perf.compile = true: not with {cfg.gan} (its loss differentiates D's input "
                           "gradients, a double backward compiled graphs do not support)")
+    if cfg.perf.compile and cfg.net.sn != "none":
+        raise ConfigError(f"perf.compile = true: not with net.sn = {cfg.net.sn!r} (the power iteration updates D's "
+                          "vectors in place between the forwards of one backward; compiled on CUDA this fails, "
+                          "benchmarks/results/gpu.md)")
 
 

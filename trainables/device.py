@@ -1,4 +1,7 @@
-"""Device selection: CUDA when present (Ray sets CUDA_VISIBLE_DEVICES per trial), else CPU."""
+"""Device selection (CUDA when present: Ray sets CUDA_VISIBLE_DEVICES per trial, else CPU), copies
+that do not make the host wait, and a counter of the host synchronisations CUDA reports."""
+
+import warnings
 
 import torch
 
@@ -24,3 +27,28 @@ def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     if device.type != "cuda":
         return t.to(device)
     return t.pin_memory().to(device, non_blocking=True)
+
+
+class CudaSyncs:
+    """Counts the host synchronisations CUDA itself reports inside a ``with`` block.
+
+    ``torch.cuda.set_sync_debug_mode("warn")`` makes every operation that blocks the host on the
+    device (``item()``, a device-to-host copy, a copy from pageable host memory, ``nonzero``, ...)
+    raise a warning; ``count`` is the number raised. CUDA only (on CPU nothing is reported).
+    """
+
+    def __enter__(self) -> "CudaSyncs":
+        self._warnings = warnings.catch_warnings(record=True)
+        self.records = self._warnings.__enter__()
+        warnings.simplefilter("always")
+        self._previous = torch.cuda.get_sync_debug_mode()
+        torch.cuda.set_sync_debug_mode("warn")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        torch.cuda.set_sync_debug_mode(self._previous)
+        self._warnings.__exit__(*exc)
+
+    @property
+    def count(self) -> int:
+        return sum("synchroniz" in str(w.message) for w in self.records)

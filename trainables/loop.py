@@ -10,8 +10,9 @@ everything built on it (evaluations, samples, ``best.pt``'s users) use the avera
 Its whole state (nets, EMA, optimisers, schedulers, data stream, noise generator, torch RNG, step) is
 exposed by :meth:`GanRun.state_dict`; a run restored with :meth:`GanRun.load_state_dict`
 continues bit-for-bit as if never interrupted. Randomness has three sources, all saved:
-the data stream's generator, the latent-noise generator (CPU, so CPU and CUDA runs draw the same
-codes) and torch's global RNG (gradient-penalty interpolation, SN vectors at construction).
+the data stream's generator (on the training device: toy batches are drawn there, in-memory image
+sets may be held there, ``data.on_device``), the latent-noise generator (CPU, so CPU and CUDA runs
+draw the same codes; copied pinned and non-blocking) and torch's global RNG (gradient-penalty interpolation, SN vectors at construction).
 """
 
 from __future__ import annotations

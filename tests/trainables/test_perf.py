@@ -117,6 +117,9 @@ def test_resume_with_perf_options_is_bit_exact(perf, folder, tmp_path):
     ({"gan": "wgan_gp", "perf": {"compile": True}},
      "perf.compile = true: not with wgan_gp (its loss differentiates D's input gradients, a double backward "
      "compiled graphs do not support)"),
+    ({"gan": "nsgan", "perf": {"compile": True}, "net": {"arch": "sndcgan", "sn": "pim"}, "data": {"name": "mnist"}},
+     "perf.compile = true: not with net.sn = 'pim' (the power iteration updates D's vectors in place between "
+     "the forwards of one backward; compiled on CUDA this fails, benchmarks/results/gpu.md)"),
     ({"gan": "nsgan", "perf": {"fast": True}}, "perf.fast: unknown key; accepted keys are amp, channels_last, compile"),
 ])
 def test_unsupported_perf_settings_are_one_line_errors(cfg, message):

@@ -6,7 +6,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from trainables.config import ON_DEVICE
+from trainables.data.image_tensors import from_uint8
+from trainables.device import to_device
+
 _SUBSET_TAG = 2**31 - 1  # second seed word for the max_items subset (epochs use 0, 1, 2, ...)
+HOLD_FRACTION = 0.25  # "auto" holds a set on the GPU only if it takes <= this share of free memory
 
 
 def _mixed_seed(seed: int, word: int) -> int:
@@ -43,6 +48,15 @@ class ImageStream:
     current epoch's order (``num_workers`` processes; pinned memory when ``device`` is CUDA).
     Either way the batches depend only on (seed, epoch, position), not on ``num_workers``.
 
+    On a CUDA ``device``, ``on_device`` places an in-memory set (``ON_DEVICE``): ``"auto"`` holds
+    its uint8 pixels and labels on the GPU when they take at most ``HOLD_FRACTION`` of the free
+    device memory (MNIST: 7.5 MiB), so a batch is one gather on the device, with the epoch's order
+    copied once per epoch; otherwise (``"never"``, or too large) each batch's uint8 pixels are
+    gathered on the host and copied pinned and non-blocking. ``"always"`` is ``"auto"`` that
+    fails with a one-line error when the set does not fit. Pixels become [-1, 1] floats on the
+    device by a gather from the 256 levels ``from_uint8`` gives on the host: the CPU path's values
+    exactly.
+
     ``state_dict()`` is ``{"epoch", "position", "seed"}`` with ``position`` the number of items
     of the current epoch already yielded; a new stream over the same dataset with the same
     ``batch_size`` and ``max_items`` that loads it yields exactly the batches the original
@@ -57,6 +71,7 @@ class ImageStream:
         device: str | torch.device = "cpu",
         num_workers: int = 0,  # DataLoader worker processes for per-item datasets (0: main process)
         max_items: int | None = None,  # None: whole dataset
+        on_device: str = "auto",  # CUDA only: hold an in-memory set on the GPU (ON_DEVICE)
     ) -> None:
         self.batch_size = _positive_int(batch_size, "batch_size")
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -82,6 +97,26 @@ class ImageStream:
         self.position = 0
         self._order: torch.Tensor | None = None  # dataset indices of the current epoch
         self._loader_iter = None  # DataLoader iterator over the rest of the epoch (per-item datasets)
+        self.held = self._hold(on_device)  # (uint8 images, labels) on the GPU, or None
+        # the 256 float levels of from_uint8, made on the host: a gather on the device gives the CPU
+        # path's values exactly (CUDA divides by a scalar through its reciprocal: 1 ulp apart)
+        self._levels = to_device(from_uint8(torch.arange(256, dtype=torch.uint8)), self.device)
+
+    def _hold(self, on_device: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The in-memory set's pixels and labels on the CUDA device when ``on_device`` allows it."""
+        if on_device not in ON_DEVICE:
+            raise ValueError(f"data.on_device = {on_device!r}: accepted values are {', '.join(ON_DEVICE)}")
+        if self.device.type != "cuda" or on_device == "never" or not hasattr(self.dataset, "get_batch"):
+            return None
+        images, labels = self.dataset.images, self.dataset.labels
+        need, (free, _) = images.nbytes + labels.nbytes, torch.cuda.mem_get_info(self.device)
+        if need > HOLD_FRACTION * free:
+            if on_device == "always":
+                raise ValueError(f"data.on_device = 'always': the training set takes {need / 2**20:.0f} MiB, more "
+                                 f"than {HOLD_FRACTION:.0%} of the {free / 2**20:.0f} MiB free on {self.device}; "
+                                 "use 'auto' (pinned host memory when it does not fit) or 'never'")
+            return None
+        return images.to(self.device), labels.to(self.device)
 
     @property
     def data_shape(self) -> tuple[int, ...]:
@@ -95,8 +130,9 @@ class ImageStream:
         return self.indices[perm][: self.items_per_epoch]
 
     def _current_order(self) -> torch.Tensor:
-        if self._order is None:
-            self._order = self.epoch_order(self.epoch)
+        if self._order is None:  # on the device when the set is held there (one copy per epoch)
+            order = self.epoch_order(self.epoch)
+            self._order = to_device(order, self.device) if self.held is not None else order
         return self._order
 
     def _loader_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,11 +153,18 @@ class ImageStream:
 
     def next_with_labels(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Next batch: float32 (batch_size, C, H, W) images in [-1, 1] and int64 labels, on ``device``."""
-        if hasattr(self.dataset, "get_batch"):
+        loaded = self.held is None and not hasattr(self.dataset, "get_batch")
+        if not loaded:
             idx = self._current_order()[self.position : self.position + self.batch_size]
-            images, labels = self.dataset.get_batch(idx)
-        else:
+        if self.held is not None:  # one gather on the device
+            images, labels = self._levels[self.held[0][idx].long()], self.held[1][idx]
+        elif loaded:
             images, labels = self._loader_batch()
+        elif self.device.type == "cuda":  # uint8 gathered on the host, copied pinned, scaled on the device
+            images = self._levels[to_device(self.dataset.get_uint8(idx), self.device).long()]
+            labels = to_device(self.dataset.labels[idx], self.device)
+        else:
+            images, labels = self.dataset.get_batch(idx)
         self.position += self.batch_size
         if self.position >= self.items_per_epoch:
             self.epoch, self.position = self.epoch + 1, 0

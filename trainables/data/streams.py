@@ -24,4 +24,4 @@ def build_stream(cfg: DataConfig, seed: int, device):
     dataset = build_image_dataset(cfg.name, cfg.root, download=cfg.download, split="train",
                                   image_size=cfg.image_size)
     return ImageStream(dataset, cfg.batch_size, seed, device=device, num_workers=cfg.num_workers,
-                       max_items=cfg.max_items)
+                       max_items=cfg.max_items, on_device=cfg.on_device)

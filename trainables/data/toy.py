@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 import torch
 
-from trainables.device import to_device
-
 
 @dataclass(frozen=True)
 class Mixture:
@@ -128,11 +126,12 @@ class ToyStream:
     """Endless seeded stream of batches from a registered mixture.
 
     Each sample picks a mode uniformly (``torch.randint``) and adds ``std * N(0, I)`` noise
-    (``torch.randn``), both drawn from a private CPU ``torch.Generator`` seeded with ``seed``;
-    batches are built on CPU in float32 and then moved to ``device``, so the stream is the same
-    on CPU and CUDA. ``next()`` and ``sample(n)`` share that generator (each call advances it).
-    ``state_dict()`` / ``load_state_dict()`` save and restore the generator so a resumed stream
-    continues exactly where it stopped.
+    (``torch.randn``), both drawn from a private ``torch.Generator`` on ``device`` seeded with
+    ``seed``: batches are made where they are used, with no host-to-device copy and no host
+    sync (a CUDA stream is therefore a different, equally seeded stream than the CPU one, as
+    CUDA's generator is not CPU's). ``next()`` and ``sample(n)`` share that generator (each call
+    advances it). ``state_dict()`` / ``load_state_dict()`` save and restore the generator so a
+    resumed stream continues exactly where it stopped, on the same device type.
     """
 
     def __init__(self, name: str | Mixture, batch_size: int, seed: int, device: str | torch.device = "cpu") -> None:
@@ -146,8 +145,8 @@ class ToyStream:
         self.batch_size = batch_size
         self.seed = seed
         self.device = torch.device(device)
-        self._means = self.mixture.means_tensor(torch.float32)
-        self._generator = torch.Generator(device="cpu")
+        self._means = self.mixture.means_tensor(torch.float32, device=self.device)
+        self._generator = torch.Generator(device=self.device)
         self._generator.manual_seed(seed)
         self.batches_drawn = 0  # number of next() calls so far (informational, saved in state_dict)
 
@@ -160,9 +159,9 @@ class ToyStream:
         """Draw ``n`` points as an (n, 2) float32 tensor on ``device`` (advances the generator)."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n = {n!r}: must be a positive int")
-        idx = torch.randint(self.mixture.num_modes, (n,), generator=self._generator)
-        noise = torch.randn(n, 2, generator=self._generator, dtype=torch.float32)
-        return to_device(self._means[idx] + self.mixture.std * noise, self.device)
+        idx = torch.randint(self.mixture.num_modes, (n,), generator=self._generator, device=self.device)
+        noise = torch.randn(n, 2, generator=self._generator, dtype=torch.float32, device=self.device)
+        return self._means[idx] + self.mixture.std * noise
 
     def next(self) -> torch.Tensor:
         """Next (batch_size, 2) float32 batch on ``device``."""
@@ -180,6 +179,7 @@ class ToyStream:
         """Resumable state: the generator's ByteTensor state plus the stream's identity."""
         return {
             "generator": self._generator.get_state(),
+            "device_type": self.device.type,
             "name": self.name,
             "batch_size": self.batch_size,
             "seed": self.seed,
@@ -192,5 +192,9 @@ class ToyStream:
             raise ValueError("state: missing field 'generator' (expected the dict from ToyStream.state_dict())")
         if state.get("name", self.name) != self.name:
             raise ValueError(f"state['name'] = {state['name']!r}: this stream samples {self.name!r}")
+        saved = state.get("device_type", "cpu")
+        if saved != self.device.type:
+            raise ValueError(f"state['device_type'] = {saved!r}: this stream samples on {self.device.type!r}; "
+                             f"a toy stream resumes on the device type it was saved from")
         self._generator.set_state(state["generator"].clone().cpu())
         self.batches_drawn = int(state.get("batches_drawn", 0))

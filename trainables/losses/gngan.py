@@ -11,6 +11,7 @@ from trainables.precision import full_precision
 
 from ._checks import check_batch, check_number, check_paired, check_scores
 from .distances import pairwise_sq_dists
+from .offdiag import diagonal_mask
 
 
 def _symmetric_affinities(w: torch.Tensor) -> torch.Tensor:
@@ -27,8 +28,7 @@ def _symmetric_affinities(w: torch.Tensor) -> torch.Tensor:
         iu = torch.triu_indices(m, m, offset=1, device=w.device)
         var = d2[iu[0], iu[1]].sqrt().var(unbiased=False)
         var = torch.where(var > 0, var, torch.ones_like(var))
-    off_diag = ~torch.eye(m, dtype=torch.bool, device=w.device)
-    kernel = torch.where(off_diag, 1.0 / (1.0 + d2 / (2.0 * var)), torch.zeros_like(d2))
+    kernel = (1.0 / (1.0 + d2 / (2.0 * var))).masked_fill(diagonal_mask(m, w.device), 0.0)
     cond = kernel / kernel.sum(dim=1, keepdim=True)  # row i holds p_{j|i}
     return (cond + cond.transpose(0, 1)) / (2.0 * m)
 
@@ -50,8 +50,8 @@ def neighbor_embedding_loss(z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     p = _symmetric_affinities(z.detach())
     q = _symmetric_affinities(x)
     m = z.shape[0]
-    off_diag = ~torch.eye(m, dtype=torch.bool, device=x.device)
-    p, q = p[off_diag], q[off_diag]
+    diagonal = diagonal_mask(m, x.device)  # p_ii = q_ii = 0 add nothing; q := 1 there keeps d/dq = p/q finite
+    p, q = p.masked_fill(diagonal, 0.0), q.masked_fill(diagonal, 1.0)
     return (torch.special.xlogy(p, p) - torch.special.xlogy(p, q)).sum()
 
 

@@ -4,13 +4,8 @@ import torch
 
 from ._checks import check_embeddings, check_number, check_paired
 from .distances import pairwise_sq_dists
+from .offdiag import mean_off_diagonal
 
-
-def _mean_off_diag(m: torch.Tensor) -> torch.Tensor:
-    """``1/(n(n-1)) sum_{i != j} m[i, j]`` for a square matrix."""
-    n = m.shape[0]
-    off_diag = ~torch.eye(n, dtype=torch.bool, device=m.device)
-    return m[off_diag].mean()
 
 
 def _check(e_real, e_fake):
@@ -37,7 +32,7 @@ def mlgan_d_loss(e_real: torch.Tensor, e_fake: torch.Tensor, lam: float,
     _check(e_real, e_fake)
     lam = check_number("lam", lam)
     beta = check_number("beta", beta, low=0.0)
-    intra = _mean_off_diag(pairwise_sq_dists(e_real, e_real)) + _mean_off_diag(
+    intra = mean_off_diagonal(pairwise_sq_dists(e_real, e_real)) + mean_off_diagonal(
         pairwise_sq_dists(e_fake, e_fake))
     loss = intra - lam * _inter(e_real, e_fake)
     if beta != 0.0:

@@ -13,6 +13,7 @@ import torch
 
 from ._checks import check_embeddings, check_number, check_same_k
 from .distances import pairwise_sq_dists
+from .offdiag import mean_off_diagonal
 from .kernels import gaussian_kernel, rbf_mix_kernel, rq_mix_kernel
 
 
@@ -22,18 +23,13 @@ def _check(e_real, e_fake):
     check_same_k("e_real", e_real, "e_fake", e_fake)
 
 
-def _mean_off_diag(m: torch.Tensor) -> torch.Tensor:
-    n = m.shape[0]
-    off_diag = ~torch.eye(n, dtype=torch.bool, device=m.device)
-    return m[off_diag].mean()
-
 
 def _kernel_means(e_real, e_fake, k_xx, k_yy, k_xy):
     """``(E_xx, E_yy, E_xy)`` with one kernel (a function of squared distances) per pair type."""
-    e_xx = _mean_off_diag(k_xx(pairwise_sq_dists(e_real, e_real)))
-    e_yy = _mean_off_diag(k_yy(pairwise_sq_dists(e_fake, e_fake)))
+    e_xx = mean_off_diagonal(k_xx(pairwise_sq_dists(e_real, e_real)))
+    e_yy = mean_off_diagonal(k_yy(pairwise_sq_dists(e_fake, e_fake)))
     k_cross = k_xy(pairwise_sq_dists(e_real, e_fake))
-    e_xy = _mean_off_diag(k_cross) if e_real.shape[0] == e_fake.shape[0] else k_cross.mean()
+    e_xy = mean_off_diagonal(k_cross) if e_real.shape[0] == e_fake.shape[0] else k_cross.mean()
     return e_xx, e_yy, e_xy
 
 

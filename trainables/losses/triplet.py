@@ -4,10 +4,11 @@ import torch
 
 from ._checks import check_embeddings, check_number, check_paired
 from .distances import DISTANCES
+from .offdiag import mean_off_diagonal
 
 
 def _triplet_distances(e_real, e_fake, distance):
-    """Return ``(d(x_i, y_i)) (n,)``, ``(d(y_i, y_j)) (n, n)`` and the off-diagonal mask."""
+    """Return ``(d(x_i, y_i)) (n,)`` and ``(d(y_i, y_j)) (n, n)``."""
     check_embeddings("e_real", e_real, min_n=2)
     check_embeddings("e_fake", e_fake, min_n=2)
     check_paired("e_real", e_real, "e_fake", e_fake)
@@ -16,9 +17,7 @@ def _triplet_distances(e_real, e_fake, distance):
     paired, pairwise = DISTANCES[distance]
     d_neg = paired(e_real, e_fake)  # d(x_i, y_i): anchor y_i vs negative x_i
     d_pos = pairwise(e_fake, e_fake)  # d(y_i, y_j): anchor y_i vs positive y_j
-    n = e_fake.shape[0]
-    off_diag = ~torch.eye(n, dtype=torch.bool, device=e_fake.device)
-    return d_neg, d_pos, off_diag
+    return d_neg, d_pos
 
 
 def triplet_d_loss(e_real: torch.Tensor, e_fake: torch.Tensor, margin: float,
@@ -31,9 +30,9 @@ def triplet_d_loss(e_real: torch.Tensor, e_fake: torch.Tensor, margin: float,
     sphere) or ``"l2"`` (``||a - b||``). Mean over the n(n-1) ordered pairs i != j.
     """
     c = check_number("margin", margin, low=0.0)
-    d_neg, d_pos, off_diag = _triplet_distances(e_real, e_fake, distance)
+    d_neg, d_pos = _triplet_distances(e_real, e_fake, distance)
     hinge = torch.relu(c - d_neg[:, None] + d_pos)  # [i, j]: anchor i, positive j
-    return hinge[off_diag].mean()
+    return mean_off_diagonal(hinge)
 
 
 def triplet_g_loss(e_real: torch.Tensor, e_fake: torch.Tensor,
@@ -43,5 +42,5 @@ def triplet_g_loss(e_real: torch.Tensor, e_fake: torch.Tensor,
     Same inputs as :func:`triplet_d_loss`. The ``- d(y_i, y_j)`` term rewards spreading the
     fakes apart; if all fakes coincide it is 0.
     """
-    d_neg, d_pos, off_diag = _triplet_distances(e_real, e_fake, distance)
-    return (d_neg[:, None] - d_pos)[off_diag].mean()
+    d_neg, d_pos = _triplet_distances(e_real, e_fake, distance)
+    return mean_off_diagonal(d_neg[:, None] - d_pos)

@@ -28,6 +28,8 @@ from trainables.data.images import (
     to_uint8,
 )
 
+from trainables.config import ConfigError, resolve_config
+
 SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 
 
@@ -490,3 +492,33 @@ def test_fake_celeba_crop_resize(tmp_path, monkeypatch):
     assert torch.all(image[1] > 0.99) and torch.all(image[0] < -0.99)  # only the green crop remains
     assert len(build_image_dataset("celeba", tmp_path, split="test")) == 2
     assert len(build_image_dataset("celeba", tmp_path, split="all")) == 4
+
+
+def test_stream_on_device_is_checked():
+    with pytest.raises(ValueError, match="data.on_device = 'gpu': accepted values are auto, always, never"):
+        ImageStream(indexed_images(20), batch_size=4, seed=0, on_device="gpu")
+    with pytest.raises(ConfigError, match="data.on_device = 'yes'"):
+        resolve_config({"gan": "nsgan", "data": {"name": "mnist", "on_device": "yes"}})
+    cpu = ImageStream(indexed_images(20), batch_size=4, seed=0, on_device="always")
+    assert cpu.held is None  # the option only concerns CUDA devices
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_stream_held_on_cuda_or_pinned_gives_the_cpu_batches(monkeypatch):
+    ds = indexed_images(50)
+    cpu = ImageStream(ds, batch_size=8, seed=3)
+    held = ImageStream(ds, batch_size=8, seed=3, device="cuda", on_device="always")
+    pinned = ImageStream(ds, batch_size=8, seed=3, device="cuda", on_device="never")
+    assert held.held is not None and held.held[0].device.type == "cuda" and pinned.held is None
+    for _ in range(14):  # across two epoch boundaries
+        x, y = cpu.next_with_labels()
+        for stream in (held, pinned):
+            xs, ys = stream.next_with_labels()
+            assert xs.device.type == "cuda" and torch.equal(xs.cpu(), x) and torch.equal(ys.cpu(), y)
+    resumed = ImageStream(ds, batch_size=8, seed=3, device="cuda")
+    resumed.load_state_dict(held.state_dict())
+    assert torch.equal(resumed.next().cpu(), cpu.next())
+    monkeypatch.setattr("trainables.data.image_stream.HOLD_FRACTION", 1e-12)
+    assert ImageStream(ds, batch_size=8, seed=3, device="cuda").held is None  # auto: does not fit -> pinned
+    with pytest.raises(ValueError, match="data.on_device = 'always': the training set takes"):
+        ImageStream(ds, batch_size=8, seed=3, device="cuda", on_device="always")

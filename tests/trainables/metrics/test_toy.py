@@ -205,8 +205,19 @@ def test_stream_samples_score_as_real(name):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_stream_same_on_cuda():
-    cpu, gpu = ToyStream("ring8", 32, seed=5), ToyStream("ring8", 32, seed=5, device="cuda")
+def test_stream_sampled_on_cuda():
+    """A CUDA stream draws on the device (its own seeded generator), resumes there, scores as real,
+    and refuses a CPU stream's state (and the other way round) with a one-line error."""
+    gpu, again = ToyStream("grid25", 32, seed=5, device="cuda"), ToyStream("grid25", 32, seed=5, device="cuda")
     x = gpu.next()
-    assert x.device.type == "cuda"
-    assert torch.equal(cpu.next(), x.cpu())
+    assert x.device.type == "cuda" and torch.equal(x, again.next())
+    state = gpu.state_dict()
+    resumed = ToyStream("grid25", 32, seed=0, device="cuda")
+    resumed.load_state_dict(state)
+    assert torch.equal(resumed.next(), gpu.next())
+    with pytest.raises(ValueError, match="device_type"):
+        ToyStream("grid25", 32, seed=5).load_state_dict(state)
+    with pytest.raises(ValueError, match="device_type"):
+        resumed.load_state_dict(ToyStream("grid25", 32, seed=5).state_dict())
+    out = toy_measures(gpu.sample(EVAL_POINTS).cpu(), "grid25")
+    assert out["modes_20"] == 25 and out["kl"] < 0.05
