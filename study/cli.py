@@ -228,10 +228,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tiny budget (40 steps, 2 trials per GAN) to check the whole pipeline")
     p.add_argument("--dry-run", action="store_true",
                    help="print the resolved study and start nothing")
+    p.add_argument("--verbose", action="store_true",
+                   help="Ray Tune's status table instead of the compact progress view")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("resume", help="finish an interrupted study")
     p.add_argument("study_dir")
+    p.add_argument("--verbose", action="store_true",
+                   help="Ray Tune's status table instead of the compact progress view")
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser("relocate", help="after moving or copying a study folder: point its MLflow "
@@ -267,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from study.console import set_verbose
+
+    set_verbose(getattr(args, "verbose", False))
     try:
         return args.func(args)
     except (StudyError, ConfigError, CheckpointError) as exc:  # bad input: one line, status 2

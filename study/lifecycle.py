@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import ray
 
-from study import report, tracking
+from study import console, report, tracking
 from study.budget import budget_curves, plot_budget_curves
 from study.cluster import start_ray_checked
 from study.figures import CURVES, SIDE_BY_SIDE, best_samples_figure, curves_figure
@@ -71,6 +71,7 @@ def run_gans(study: StudyFile, state: dict, *, resume: bool, started_ray: bool |
     """Run (or restore) the study's sweep of every GAN at once, then finish the study; returns
     the leaderboard."""
     study_dir = study.study_dir.resolve()
+    console.quiet_driver()
     if started_ray is None:
         started_ray = start_ray_checked(study)
     t0 = time.time()
@@ -207,6 +208,7 @@ def print_summary(study: StudyFile, state: dict, rows: list[dict]) -> None:
 # -- entry points --------------------------------------------------------------------------------
 def run_study(study: StudyFile) -> list[dict]:
     """Create and run a new study; returns the leaderboard rows."""
+    console.quiet_driver()
     preflight(study)
     if (study.study_dir / STATE_FILE).exists():
         prepare_study(study)  # raises: the study exists
@@ -224,6 +226,7 @@ def run_study(study: StudyFile) -> list[dict]:
 
 def resume_study(study_dir: str | Path) -> list[dict]:
     """Finish an interrupted study: its sweep is restored (finished trials are kept)."""
+    console.quiet_driver()
     study_dir = Path(study_dir).resolve()
     study, state = load_study_dir(study_dir)
     if state["status"] == "done":

@@ -73,7 +73,7 @@ def build_repeats_tuner(study: StudyFile, state: dict):
     searcher = PerGanSearcher({gan: FixedPoints(c, metric, mode) for gan, c in configs.items()},
                               {gan: len(c) for gan, c in configs.items()}, {gan: {} for gan in configs},
                               metric, mode)
-    return make_tuner(study, state, REPEATS_DIR, searcher, FIFOScheduler(), state["repeat_trials"])
+    return make_tuner(study, state, REPEATS_DIR, searcher, FIFOScheduler(), {gan: len(c) for gan, c in configs.items()})
 
 
 def run_repeats(study: StudyFile, state: dict, *, resume: bool) -> None:

@@ -33,8 +33,7 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 import search_spaces
-from study import tracking
-from study import pbt
+from study import console, pbt, tracking
 from study.callbacks import TrialRunCloser, progress_reporter
 from study.cluster import trial_slots
 from study.reconcile import mark_deleted_checkpoints, reconcile_sweep, remove_dir
@@ -113,23 +112,28 @@ def max_concurrent(study: StudyFile) -> int:
     return study.max_concurrent or max(1, trial_slots(study.resources.cpu, study.resources.gpu))
 
 
-def make_tuner(study: StudyFile, state: dict, name: str, searcher, scheduler, num_samples: int,
+def make_tuner(study: StudyFile, state: dict, name: str, searcher, scheduler, planned: dict[str, int],
                keep: int | None = 2):
-    """A Tuner of the study's trials in ``<tune_storage>/<name>/``: ``searcher`` behind the
-    study-wide ConcurrencyLimiter, the trials' MLflow runs closed by the driver, the 2 best
-    checkpoints kept (``keep``; + the latest), ``max_failures`` retries, ``<gan>_<trial id>`` names."""
+    """A Tuner of the study's trials (``planned``: GAN -> trials) in ``<tune_storage>/<name>/``:
+    ``searcher`` behind the study-wide ConcurrencyLimiter, the trials' MLflow runs closed by the
+    driver, the 2 best checkpoints kept (``keep``; + the latest), ``max_failures`` retries,
+    ``<gan>_<trial id>`` names; the compact console view, or Tune's table with ``--verbose``."""
     metric, mode = metric_of(study)
     closer = TrialRunCloser(state["tracking_uri"], state["experiment_id"], state["parent_run_id"],
                             metric, mode, study.max_steps, study.max_t)
+    if console.verbose():
+        shown = {"callbacks": [closer], "progress_reporter": progress_reporter(study, metric), "verbose": 1}
+    else:
+        view = console.ConsoleView(metric, mode, study.max_steps, planned)
+        shown = {"callbacks": [closer, view], "verbose": 0}
     run_config = tune.RunConfig(
         name=name, storage_path=study.tune_storage,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=keep, checkpoint_score_attribute=metric,
                                                 checkpoint_score_order=mode),
-        failure_config=tune.FailureConfig(max_failures=study.max_failures),
-        callbacks=[closer], progress_reporter=progress_reporter(study, metric), verbose=1)
+        failure_config=tune.FailureConfig(max_failures=study.max_failures), **shown)
     tune_config = tune.TuneConfig(
         metric=metric, mode=mode, search_alg=ConcurrencyLimiter(searcher, max_concurrent(study)),
-        scheduler=scheduler, num_samples=num_samples, reuse_actors=True,  # no process start + imports per trial
+        scheduler=scheduler, num_samples=sum(planned.values()), reuse_actors=True,  # no process start + imports per trial
         trial_name_creator=trial_label, trial_dirname_creator=trial_label)
     return tune.Tuner(_trainable(study), param_space=param_space(study, state),
                       tune_config=tune_config, run_config=run_config)
@@ -158,7 +162,7 @@ def build_tuner(study: StudyFile, state: dict):
         def make(gan):
             return FIFOScheduler()
     return make_tuner(study, state, SWEEP_DIR, searcher, PerGanScheduler(make, list(study.gans), metric, mode),
-                      total_trials(study), keep=pbt.KEEP_CHECKPOINTS if study.scheduler.type == "pbt" else 2)
+                      {gan: expected_trials(study, gan) for gan in study.gans}, keep=pbt.KEEP_CHECKPOINTS if study.scheduler.type == "pbt" else 2)
 
 
 def expected_trials(study: StudyFile, gan: str) -> int:

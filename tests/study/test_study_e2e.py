@@ -14,6 +14,7 @@ import glob
 import json
 import os
 import signal
+import re
 import subprocess
 import sys
 import time
@@ -380,3 +381,16 @@ def test_grid_study_runs_every_point(tmp_path):
         assert run.data.params["hparams.margin"] == str(float(point["hparams.margin"]))
         assert run.info.status == "FINISHED"
     assert (tmp_path / "studies" / study.name / "leaderboard.md").is_file()
+
+
+def test_console_is_compact_without_ray_tables_or_download_bars(study_run):
+    """`study run` / `resume` print the compact view: one 'started' line per trial start, no Tune
+    status table, no artifact-download bars, no control codes, floats <= 4 significant digits."""
+    for out in (study_run["out1"], study_run["out2"]):
+        for noise in ("== Status ==", "Trial status", "Result logdir", "Downloading artifacts",
+                      "Using FIFO scheduling", "Token authentication", "\x1b"):
+            assert noise not in out, noise
+        numbers = re.findall(r"(?<![\w./-])\d+\.\d+(?:e[-+]?\d+)?(?![\w/])", out)
+        long = [n for n in numbers if len(n.split("e")[0].replace(".", "").lstrip("0")) > 4]
+        assert not long, long
+    assert re.search(r"^\[\w+\] trial \w+ started$", study_run["out1"], re.M)
