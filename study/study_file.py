@@ -109,7 +109,7 @@ class SchedulerSection:
     type: Literal["asha", "pbt", "none"] = "asha"  # ASHA early stopping, Population Based Training, or FIFO
     grace_period: int | None = field(default=None, metadata=bound(gt=0))  # steps before a trial can be stopped (default: run.eval.every)
     reduction_factor: float = field(default=3.0, metadata=bound(gt=1))  # ASHA keeps the top 1/reduction_factor at each rung
-    max_t: int | None = None  # steps of a full trial for ASHA (default: budget.max_steps)
+    max_t: int | None = None  # steps of a full trial for ASHA (default: run.steps)
     perturbation_interval: int | None = field(default=None, metadata=bound(gt=0))  # pbt: steps between exploit/explore (default: 2 x run.eval.every)
     quantile_fraction: float = field(default=0.25, metadata=bound(gt=0, le=0.5))  # pbt: the bottom fraction copies the top fraction
     resample_probability: float = field(default=0.25, metadata=bound(ge=0, le=1))  # pbt: a perturbed value is redrawn from its range (else x0.8 / x1.2)

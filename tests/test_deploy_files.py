@@ -1,6 +1,6 @@
 """Deployment files in deploy/: they parse, they hang together, and the study files they carry
 validate. Nothing here reaches a cloud, a Kubernetes cluster or Docker: what these files do on real
-infrastructure is checked on paper only (see deploy/README.md, "What was verified").
+infrastructure is checked on paper only (see docs/cluster.md, "What was verified").
 
 Run: python -m pytest -q tests/test_deploy_files.py
 """
