@@ -8,7 +8,7 @@ import pyarrow.fs
 from study import tracking
 from study.study_file import StudyFile, is_uri
 from study.tracking import TAG_STOP_REASON, TAG_TRIAL_ID
-from study.trainable import DELETED_MARKER, checkpoint_index
+from study.trial_checkpoints import DELETED_MARKER, checkpoint_index
 
 ORPHANED = "orphaned"  # stop_reason of an MLflow child whose trial a killed driver lost
 
@@ -30,14 +30,14 @@ def remove_dir(path: str) -> bool:
 
 def mark_deleted_checkpoints(exp_dir: str) -> int:
     """Before a killed sweep is restored: put a placeholder folder (holding only
-    :data:`~study.trainable.DELETED_MARKER`) at every gap of each trial's ``checkpoint_NNNNNN``
+    :data:`~study.trial_checkpoints.DELETED_MARKER`) at every gap of each trial's ``checkpoint_NNNNNN``
     numbering below its newest checkpoint. Returns the number of placeholders made.
 
     Tune deletes a trial's older checkpoints as it writes new ones (``num_to_keep``) but snapshots
     the experiment only every few seconds: a driver killed in between leaves a snapshot naming a
     deleted folder, and Tune's restore fails that trial ("does not exist on storage anymore").
     With the placeholder there, the trial starts and resumes from its newest real checkpoint
-    (:func:`study.trainable.load_trial_checkpoint`). Works on local paths and URIs (pyarrow).
+    (:func:`study.trial_checkpoints.load_trial_checkpoint`). Works on local paths and URIs (pyarrow).
     """
     fs, root = filesystem(exp_dir)
     made = 0

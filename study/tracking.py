@@ -47,6 +47,10 @@ TAG_RESUMED_FROM = "resumed_from_step"  # step of the checkpoint the latest rest
 TAG_REPEAT_OF = "repeat_of"  # search.repeats: trial id of the search trial whose configuration this run repeats
 TAG_SEED = "seed"  # the run's training seed (run.seed)
 TAG_PBT_LINEAGE = "pbt_lineage"  # JSON list, one entry per PBT exploit: step, copied trial and run, new values
+TAG_LAST_ERROR = "last_error"  # "<exception type>: <message>" of the trial's last error (capped)
+TAG_RESTARTS = "restarts"  # how many times the trial's worker started again (retries, restores)
+TAG_DATASET = "dataset"  # data.name of the run (child) or the study (parent)
+TAG_GANS = "gans"  # parent run: the study's GANs, comma-separated
 PBT_PREFIX = "pbt/"  # metrics pbt/<param>: a PBT member's hyperparameter values, logged at each (re)start step
 
 SAMPLES_DIR = "samples"  # artifact folder of the per-evaluation sample images
@@ -151,21 +155,21 @@ class TrialTracker:
             self.run_id = self._create(trial_id, trial_name, cfg, point)
         else:
             self.client.update_run(self.run_id, status="RUNNING")
-            self.client.set_tag(self.run_id, "restarts", str(self._restarts() + 1))
+            self.client.set_tag(self.run_id, TAG_RESTARTS, str(self._restarts() + 1))
 
     def _find(self, trial_id: str) -> str | None:
         run = find_trial_run(self.client, self.study, trial_id)
         return run.info.run_id if run else None
 
     def _restarts(self) -> int:
-        return int(self.client.get_run(self.run_id).data.tags.get("restarts", "0"))
+        return int(self.client.get_run(self.run_id).data.tags.get(TAG_RESTARTS, "0"))
 
     def _create(self, trial_id: str, trial_name: str, cfg, point: dict) -> str:
         metric, mode = self.metric, self.mode
         tags = {TAG_PARENT: self.study["parent_run_id"], TAG_TRIAL_ID: trial_id,
                 TAG_GAN: cfg.gan, TAG_STUDY: self.study["study_name"], TAG_PRIMARY: metric,
                 TAG_MODE: mode, TAG_SEARCHED: json.dumps(point, sort_keys=True)[:PARAM_VALUE_MAX],
-                TAG_KIND: "trial", "dataset": cfg.data.name, TAG_SEED: str(cfg.seed),
+                TAG_KIND: "trial", TAG_DATASET: cfg.data.name, TAG_SEED: str(cfg.seed),
                 TAG_RANK: json.dumps(self.rank.to_dict())}
         repeat_of = self.study.get("repeat_of")
         if repeat_of:
@@ -212,8 +216,35 @@ class TrialTracker:
         if step is not None:
             self.last_flush_step = step
 
-    def log_artifact(self, path: Path, folder: str) -> None:
+    def log_artifact(self, path: Path, folder: str | None = None) -> None:
+        """``path`` into the run's artifact ``folder`` (None: the top level)."""
         self.client.log_artifact(self.run_id, str(path), folder)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, value)
+
+    def append_to_tag(self, key: str, entry: dict) -> None:
+        """Append ``entry`` to the JSON list in tag ``key``, dropping the oldest entries while the
+        value is longer than MLflow's cap (``PARAM_VALUE_MAX``)."""
+        entries = json.loads(self.client.get_run(self.run_id).data.tags.get(key) or "[]") + [entry]
+        while len(json.dumps(entries)) > PARAM_VALUE_MAX and len(entries) > 1:
+            entries.pop(0)
+        self.client.set_tag(self.run_id, key, json.dumps(entries))
+
+    def log_now(self, metrics: dict[str, float], step: int) -> None:
+        """Log ``metrics`` at ``step`` at once, past the one-value-per-step rule of ``high_water``
+        (a PBT exploit at a step already logged logs its new values at that same step)."""
+        ts = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), ts, int(step)) for k, v in metrics.items()])
+
+    def record_error(self, exc: BaseException) -> None:
+        """``last_error`` = the exception's type and message (capped); never raises (a tracking error
+        must not hide the trial's own)."""
+        try:
+            self.client.set_tag(self.run_id, TAG_LAST_ERROR, f"{type(exc).__name__}: {exc}"[:5000])
+        except Exception:
+            pass
 
 
 def ensure_experiment(uri: str, name: str, artifact_root: Path | None) -> str:
@@ -235,7 +266,7 @@ def start_parent(uri: str, experiment_id: str, study, resolved_file: Path) -> st
     client = client_for(uri)
     run = client.create_run(experiment_id, run_name=study.name,
                             tags={TAG_KIND: "study", TAG_STUDY: study.name,
-                                  "gans": ",".join(study.gans), "dataset": study.dataset_name})
+                                  TAG_GANS: ",".join(study.gans), TAG_DATASET: study.dataset_name})
     log_params(client, run.info.run_id, study.to_dict())
     client.log_artifact(run.info.run_id, str(resolved_file))
     return run.info.run_id

@@ -27,21 +27,19 @@ import os
 import shutil
 import socket
 import tempfile
-import time
 from pathlib import Path
 
-import mlflow
-import pyarrow.fs
 import ray
 import torch
 from ray import tune
 
 import search_spaces
-from study.tracking import (BEST_NAME, BEST_SAMPLES, CHECKPOINTS_DIR, PARAM_VALUE_MAX, PBT_PREFIX, SAMPLES_DIR,
+from study.tracking import (BEST_NAME, BEST_SAMPLES, CHECKPOINTS_DIR, PBT_PREFIX, SAMPLES_DIR,
                             TAG_DIVERGED_AT, TAG_DIVERGED_LOSSES, TAG_PBT_LINEAGE, TAG_PLACEMENTS, TAG_RESUMED_FROM,
                             TAG_STOP_REASON, TrialTracker, client_for, find_trial_run)
 from trainables import metric_names as M
-from trainables.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, load_first, save_checkpoint
+from study.trial_checkpoints import load_trial_checkpoint
+from trainables.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from trainables.config import resolve_config
 from trainables.evaluation import IMAGE_KEYS, TOY_KEYS, build_evaluator, worst_value
 from trainables.loop import GanRun
@@ -157,12 +155,8 @@ def record_error(tracker: TrialTracker, exc: BaseException) -> None:
     """A trial's error as its run's ``last_error`` tag (not Tune's SystemExit(0) of a stopped
     trial); its unflushed losses are dropped: a restart replays them."""
     tracker.buffer.clear()
-    if isinstance(exc, SystemExit) and not exc.code:
-        return
-    try:
-        tracker.client.set_tag(tracker.run_id, "last_error", f"{type(exc).__name__}: {exc}"[:5000])
-    except Exception:  # never hide the trial's own error behind a tracking error
-        pass
+    if not (isinstance(exc, SystemExit) and not exc.code):
+        tracker.record_error(exc)
 
 
 def _restore(run: GanRun, checkpoint, trial_id: str,
@@ -187,20 +181,11 @@ def record_pbt(tracker: TrialTracker, run: GanRun, point: dict, copied: dict | N
     this (re)start's step, and for an exploit one more ``pbt_lineage`` entry (the step, the trial
     and MLflow run it copied, its new values)."""
     values = {k: float(v) for k, v in point.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    # straight to MLflow, not through tracker.log_metrics: an exploit at a step already logged
-    # (the member's last report) logs its new values at that same step, which the tracker's
-    # one-value-per-step rule (high_water) would drop
-    tracker.client.log_batch(tracker.run_id, metrics=[
-        mlflow.entities.Metric(PBT_PREFIX + k, v, int(time.time() * 1000), run.step) for k, v in values.items()])
+    tracker.log_now({PBT_PREFIX + k: v for k, v in values.items()}, run.step)  # also at a step already logged
     if copied is None:
         return
-    tags = tracker.client.get_run(tracker.run_id).data.tags
-    lineage = json.loads(tags.get(TAG_PBT_LINEAGE) or "[]") + [
-        {"step": run.step, "copied_trial": copied.get("trial_id"), "copied_run": copied.get("mlflow_run_id"),
-         "values": values}]
-    while len(json.dumps(lineage)) > PARAM_VALUE_MAX and len(lineage) > 1:
-        lineage.pop(0)  # MLflow tag values are capped: keep the latest exploits
-    tracker.client.set_tag(tracker.run_id, TAG_PBT_LINEAGE, json.dumps(lineage))
+    tracker.append_to_tag(TAG_PBT_LINEAGE, {"step": run.step, "copied_trial": copied.get("trial_id"),
+                                            "copied_run": copied.get("mlflow_run_id"), "values": values})
     print(f"trial {trial_id}: PBT copied trial {copied.get('trial_id')} at step {run.step}", flush=True)
 
 
@@ -239,7 +224,7 @@ def report_evaluation(run: GanRun, metrics: dict, is_best: bool, payload: dict, 
         tracker.log_artifact(save_checkpoint(work / BEST_NAME, payload), CHECKPOINTS_DIR)
         best_samples = work / BEST_SAMPLES
         shutil.copy2(sample, best_samples)  # top level: MLflow's compare page shows it side by side
-        tracker.client.log_artifact(tracker.run_id, str(best_samples))
+        tracker.log_artifact(best_samples)
     ckpt_dir = Path(tempfile.mkdtemp(prefix=f"ckpt-{step:08d}-", dir=work))
     save_checkpoint(ckpt_dir / CHECKPOINT_NAME, payload)
     shutil.copy2(sample, ckpt_dir / sample.name)
@@ -247,82 +232,6 @@ def report_evaluation(run: GanRun, metrics: dict, is_best: bool, payload: dict, 
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(ckpt_dir)))
     finally:
         shutil.rmtree(ckpt_dir, ignore_errors=True)
-
-
-# Sole file of a placeholder checkpoint folder, put where Tune deleted a checkpoint after the
-# experiment snapshot a killed driver left (study.reconcile.mark_deleted_checkpoints).
-DELETED_MARKER = "DELETED_BY_TUNE"
-
-
-def checkpoint_index(path: str) -> int:
-    """N of a ``.../checkpoint_NNNNNN`` folder; -1 for any other name."""
-    name = path.rstrip("/").rsplit("/", 1)[-1]
-    return int(name.split("_")[-1]) if name.startswith("checkpoint_") and name.split("_")[-1].isdigit() else -1
-
-
-def is_placeholder(checkpoint) -> bool:
-    """Whether ``checkpoint`` is a folder :func:`study.reconcile.mark_deleted_checkpoints` put in
-    place of one Tune deleted after its last snapshot (it holds only the marker file)."""
-    info = checkpoint.filesystem.get_file_info(f"{checkpoint.path.rstrip('/')}/{DELETED_MARKER}")
-    return info.type == pyarrow.fs.FileType.File
-
-
-def sibling_checkpoints(checkpoint) -> list:
-    """The real checkpoints (``checkpoint_NNNNNN``, placeholders left out) in the folder of
-    ``checkpoint``, on any pyarrow filesystem (local, NFS, S3, GCS), newest first."""
-    parent = checkpoint.path.rstrip("/").rsplit("/", 1)[0]
-    infos = checkpoint.filesystem.get_file_info(pyarrow.fs.FileSelector(parent))
-    found = [tune.Checkpoint(i.path, filesystem=checkpoint.filesystem) for i in infos
-             if i.type == pyarrow.fs.FileType.Directory and checkpoint_index(i.path) >= 0]
-    return sorted((c for c in found if not is_placeholder(c)), key=lambda c: checkpoint_index(c.path),
-                  reverse=True)
-
-
-def older_checkpoints(checkpoint) -> list:
-    """The trial's real checkpoints older than ``checkpoint``, newest first."""
-    index = checkpoint_index(checkpoint.path)
-    return [c for c in sibling_checkpoints(checkpoint) if checkpoint_index(c.path) < index]
-
-
-def load_trial_checkpoint(checkpoint, run: GanRun | None = None, trial_name: str | None = None) -> dict:
-    """The payload of Tune's checkpoint of this trial, loaded into ``run`` when given.
-
-    Tune hands a restarted trial the latest checkpoint it registered. When that one lies in the
-    trial's own folder (``trial_name``; not a checkpoint another trial copied under PBT), the
-    trial's newest checkpoint on storage is tried first: after a driver kill, Tune's last snapshot
-    can name an older one, or one it deleted since (a placeholder, see
-    :func:`study.reconcile.mark_deleted_checkpoints`). When a candidate is truncated, foreign or
-    does not fit the run (:class:`CheckpointError`), the next older one is tried (one warning
-    line per skipped file). Raises CheckpointError when none loads."""
-    def load(candidate) -> dict:
-        with candidate.as_directory() as ckpt_dir:
-            path = Path(ckpt_dir) / CHECKPOINT_NAME
-            payload = load_checkpoint(path)
-            if run is not None:
-                run.restore(payload, path)
-            return payload
-
-    def warn(candidate, exc: CheckpointError) -> None:
-        print(f"warning: {candidate.path}: unusable checkpoint, trying an older one ({exc})", flush=True)
-
-    deleted = is_placeholder(checkpoint)
-    if deleted:
-        print(f"{checkpoint.path}: deleted by Tune after the snapshot this sweep was restored from; "
-              f"resuming from the trial's newest checkpoint", flush=True)
-    own = trial_name is not None and Path(checkpoint.path.rstrip("/")).parent.name == trial_name
-    if own or deleted:
-        candidates = sibling_checkpoints(checkpoint)
-    else:
-        candidates = [checkpoint] + older_checkpoints(checkpoint)
-    try:
-        used, payload = load_first(candidates, load, warn)
-    except CheckpointError as exc:
-        raise CheckpointError(f"{checkpoint.path}: no loadable checkpoint in this trial ({exc})") from None
-    if used.path.rstrip("/") != checkpoint.path.rstrip("/"):
-        older = checkpoint_index(used.path) < checkpoint_index(checkpoint.path)
-        print(f"resuming from the {'older' if older else 'newer'} checkpoint {used.path} (step "
-              f"{payload['step']}) instead of {checkpoint.path}", flush=True)
-    return payload
 
 
 def placement(run: GanRun) -> dict:
@@ -336,14 +245,9 @@ def placement(run: GanRun) -> dict:
 
 def record_placement(tracker: TrialTracker, run: GanRun) -> None:
     """Append this start to the run's ``placements`` tag (history across retries/restores)."""
-    here = placement(run)
-    tags = tracker.client.get_run(tracker.run_id).data.tags
-    history = json.loads(tags.get(TAG_PLACEMENTS) or "[]") + [here]
-    while len(json.dumps(history)) > PARAM_VALUE_MAX and len(history) > 1:
-        history.pop(0)  # MLflow tag values are capped: keep the latest starts
-    tracker.client.set_tag(tracker.run_id, TAG_PLACEMENTS, json.dumps(history))
+    tracker.append_to_tag(TAG_PLACEMENTS, placement(run))
     if run.step > 0:
-        tracker.client.set_tag(tracker.run_id, TAG_RESUMED_FROM, str(run.step))
+        tracker.set_tags({TAG_RESUMED_FROM: str(run.step)})
 
 
 def ended_run(study: dict, trial_id: str):
@@ -371,8 +275,7 @@ def report_divergence(tracker: TrialTracker, exc: Diverged, metric: str, mode: s
     tracker.buffer = [m for m in tracker.buffer if math.isfinite(m.value)]  # NaN never reaches MLflow
     tracker.flush(exc.step)
     losses = {k: (v if math.isfinite(v) else str(v)) for k, v in exc.losses.items()}
-    tracker.client.set_tag(tracker.run_id, TAG_DIVERGED_AT, str(exc.step))
-    tracker.client.set_tag(tracker.run_id, TAG_DIVERGED_LOSSES, json.dumps(losses))
+    tracker.set_tags({TAG_DIVERGED_AT: str(exc.step), TAG_DIVERGED_LOSSES: json.dumps(losses)})
     print(f"trial {tracker.run_id}: {exc}; reporting {metric} = {worst_value(mode)}", flush=True)
     tune.report({metric: worst_value(mode), STEP: exc.step, M.DIVERGED: 1})
 

@@ -152,7 +152,7 @@ def test_trial_restore_falls_back_to_the_older_checkpoint(valid_bytes, case, cap
     warning naming it, the older valid one is loaded into the run."""
     from ray import tune
 
-    from study.trainable import load_trial_checkpoint
+    from study.trial_checkpoints import load_trial_checkpoint
     from trainables.checkpoint import CHECKPOINT_NAME
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -206,7 +206,7 @@ def _payload(step: int) -> dict:
 def test_trainable_falls_back_to_the_newest_good_checkpoint(tmp_path, capsys):
     from ray import tune
 
-    from study.trainable import load_trial_checkpoint
+    from study.trial_checkpoints import load_trial_checkpoint
 
     trial = tmp_path / "trial"
     for i in range(3):
@@ -231,7 +231,7 @@ def test_checkpoint_deleted_after_the_snapshot_resumes_from_the_trials_newest(tm
     from ray import tune
 
     from study.reconcile import mark_deleted_checkpoints
-    from study.trainable import DELETED_MARKER, is_placeholder, load_trial_checkpoint
+    from study.trial_checkpoints import DELETED_MARKER, is_placeholder, load_trial_checkpoint
 
     exp = tmp_path / "sweep"
     trial = exp / "gngan_abc"
