@@ -10,7 +10,7 @@ from ray.tune import CLIReporter
 import search_spaces
 from study.routing import trial_gan
 from study.study_file import StudyFile
-from study.tracking import TAG_STOP_REASON, close_run, find_child
+from study.tracking import TAG_DIVERGED_LOSSES, TAG_STOP_REASON, close_run, find_child
 from trainables.metric_names import DIVERGED, EVAL_HQ, EVAL_KID, STEP
 
 class TrialRunCloser(tune.Callback):
@@ -51,10 +51,9 @@ class TrialRunCloser(tune.Callback):
         value = last.get(self.metric)
         shown = "-" if value is None else f"{value:.4g}"
         elapsed = time.time() - self.started.get(trial.trial_id, time.time())
-        error = f" (error file: {trial.error_file})" if status == "FAILED" else ""
         print(f"[{trial_gan(trial)}] trial {trial.trial_id} {reason} at step {last.get(STEP, '-')}: "
-              f"{self.metric}={shown} ({elapsed:.0f}s, run {run.info.run_id if run else '-'}){error}",
-              flush=True)
+              f"{self.metric}={shown} ({elapsed:.0f}s, run {run.info.run_id if run else '-'})"
+              + (f": {failure_reason(trial, run, reason)}" if status == "FAILED" else ""), flush=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         if (trial.last_result or {}).get(DIVERGED):
@@ -64,6 +63,21 @@ class TrialRunCloser(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         self._close(trial, "FAILED", "error")
+
+
+def failure_reason(trial, run, reason: str, width: int = 160) -> str:
+    """One line saying why a trial failed: the losses that diverged (its MLflow tag), or the last
+    line of Tune's error file (the exception and its message) with the file's path."""
+    if reason == "diverged":
+        losses = run.data.tags.get(TAG_DIVERGED_LOSSES, "") if run is not None else ""
+        return f"losses {losses}"[:width]
+    path = getattr(trial, "error_file", None)
+    try:
+        lines = [line.strip() for line in open(path).read().splitlines() if line.strip()] if path else []
+    except OSError:
+        lines = []
+    last = lines[-1] if lines else "no error file"
+    return f"{last[:width]} (error file: {path})"
 
 
 def _shared_columns(study: StudyFile) -> dict:

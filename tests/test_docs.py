@@ -279,3 +279,59 @@ def test_readme_keeps_the_commands_ci_and_users_run():
     bash = [body for lang, body, _ in blocks_and_text(text)[0] if lang == "bash"]
     assert any(f"# test command\n{TEST_COMMAND}\n" in body for body in bash)
     assert any(MAIN_COMMAND in body.splitlines() for body in bash)
+
+
+# -- commands shown in the docs ---------------------------------------------------------------------
+def shown_commands(prefixes: tuple[str, ...]) -> list[tuple[str, int, list[str]]]:
+    """(file, line, argv after the program) of every command in a bash/sh/console block of the
+    docs whose program is one of ``prefixes`` (``.venv/bin/`` dropped; continuation lines joined,
+    comments and ``$ `` prompts removed)."""
+    import shlex
+
+    found = []
+    for path in DOC_FILES:
+        blocks, _ = blocks_and_text(path.read_text())
+        for lang, body, start in blocks:
+            if lang not in ("bash", "sh", "shell", "console", ""):
+                continue
+            joined = body.replace("\\\n", " ").splitlines()
+            for offset, line in enumerate(joined, 1):
+                for part in re.split(r"\s*(?:&&|\|\||;)\s*", line.strip().removeprefix("$ ")):
+                    try:
+                        words = shlex.split(part, comments=True)
+                    except ValueError:
+                        continue
+                    words = [w.removeprefix(".venv/bin/") for w in words]
+                    for prefix in prefixes:
+                        n = len(prefix.split())
+                        if words[:n] == prefix.split():
+                            found.append((_rel(path), start + offset, words[n:]))
+    return found
+
+
+STUDY_COMMANDS = shown_commands(("study",))
+TRAIN_COMMANDS = shown_commands(("python -m trainables.train",))
+
+
+def test_the_docs_show_commands():
+    assert len(STUDY_COMMANDS) >= 10 and TRAIN_COMMANDS
+
+
+@pytest.mark.parametrize("where, line, argv", STUDY_COMMANDS, ids=lambda v: str(v) if not isinstance(v, list) else None)
+def test_study_command_in_docs_parses(where, line, argv):
+    """Each `study ...` line of the docs is accepted by the CLI's own parser (names and options)."""
+    from study.cli import build_parser
+
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        pytest.fail(f"{where}:{line}: `study {' '.join(argv)}` is refused by the parser (exit {exc.code})")
+    assert callable(args.func)
+
+
+@pytest.mark.parametrize("where, line, argv", TRAIN_COMMANDS, ids=lambda v: str(v) if not isinstance(v, list) else None)
+def test_train_command_in_docs_dry_runs(where, line, argv, capsys):
+    """Each `python -m trainables.train ...` line of the docs resolves its config (``--dry-run``)."""
+    from trainables.train import main
+
+    assert main([*argv, "--dry-run"]) == 0, f"{where}:{line}: {capsys.readouterr().err}"

@@ -94,3 +94,16 @@ def test_floats_have_at_most_four_significant_digits_and_no_control_codes():
     numbers = NUMBER.findall(text)
     assert numbers and all(significant(n) <= 4 for n in numbers), numbers
     assert clock(3725) == "1:02:05" and clock(59.6) == "1:00" and sig(3.16085e-05) == "3.16e-05" and sig(None) == "-"
+
+
+def test_a_failed_trial_line_gives_its_reason(tmp_path):
+    from study.callbacks import failure_reason
+
+    error = tmp_path / "error.txt"
+    error.write_text("Failure # 1 (occurred at 2026-12-04)\nTraceback (most recent call last):\n  File \"x.py\"\n"
+                     "RuntimeError: CUDA out of memory\n\n")
+    line = failure_reason(SimpleNamespace(error_file=str(error)), None, "error")
+    assert line == f"RuntimeError: CUDA out of memory (error file: {error})"
+    diverged = SimpleNamespace(data=SimpleNamespace(tags={"diverged_losses": '{"loss/d": "nan"}'}))
+    assert failure_reason(trial("t", "nsgan"), diverged, "diverged") == 'losses {"loss/d": "nan"}'
+    assert failure_reason(SimpleNamespace(error_file=None), None, "error") == "no error file (error file: None)"
