@@ -119,13 +119,14 @@ def mlflow_cost(args, workdir: Path) -> dict:
     from trainables.evaluation import build_evaluator
     from trainables.loop import GanRun
     from study.tracking import BEST_NAME, CHECKPOINTS_DIR, SAMPLES_DIR, TrialTracker
+    from study.trial_spec import TrialStudy
 
     torch.set_num_threads(args.threads)
     uri = f"sqlite:///{workdir.resolve()}/mlflow.db"
     exp = tracking.ensure_experiment(uri, "overheads", workdir / "mlruns")
     parent = tracking.client_for(uri).create_run(exp, run_name="benchmark").info.run_id
-    study = {"tracking_uri": uri, "experiment_id": exp, "parent_run_id": parent,
-             "study_name": "overheads", "gan": args.gan, "search": "grid"}
+    study = TrialStudy(tracking_uri=uri, experiment_id=exp, parent_run_id=parent, study_name="overheads",
+                       gan=args.gan, search="grid")
     run = GanRun({"gan": args.gan, "data": {"name": args.data}, "device": "cpu"})
     t0 = time.perf_counter()
     tracker = TrialTracker(study, "trial_0", "trial_0", run.cfg, {})

@@ -74,11 +74,14 @@ def _trainable(study: StudyFile):
 
 
 def param_space(study: StudyFile, state: dict) -> dict:
-    """The part of every trial config shared by all GANs (the searcher adds the GAN's part)."""
+    """The part of every trial config shared by all GANs (the searcher adds the GAN's part); its
+    ``study`` entry is the shared part of a :class:`~study.trial_spec.TrialStudy` (metric and mode
+    resolved here, once)."""
+    metric, mode = metric_of(study)
     return {"study": {"tracking_uri": state["tracking_uri"], "experiment_id": state["experiment_id"],
                       "parent_run_id": state["parent_run_id"], "study_name": study.name,
                       "loss_every": study.mlflow.loss_every, "flush_every": study.mlflow.flush_every,
-                      "metric": study.search.metric, "rank": study.rank_rule().to_dict(),
+                      "metric": metric, "mode": mode, "rank": study.rank_rule().to_dict(),
                       "scheduler": study.scheduler.type}}
 
 

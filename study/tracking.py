@@ -23,10 +23,10 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 
+from study.trial_spec import TrialStudy
 from trainables.config import flatten
 from trainables.evaluation import optimised_metric
 from trainables.plots import plot_curve
-from trainables.ranking import RankRule
 
 # MLflow tag names of a trial's child run (the driver finds and closes runs through them).
 TAG_PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
@@ -58,8 +58,6 @@ CHECKPOINTS_DIR = "checkpoints"  # artifact folder holding best.pt
 BEST_NAME = "best.pt"  # the best checkpoint (full payload: config + state)
 PARAM_VALUE_MAX = 6000  # MLflow's limit on a param value's length (longer values are cut)
 PARAM_KEY_MAX = 250  # MLflow's limit on a param key's length
-DEFAULT_LOSS_EVERY = 1  # log the losses of every step (MLflow receives them in batches)
-DEFAULT_FLUSH_EVERY = 50  # steps between two MlflowClient.log_batch calls of the losses
 CURVES_DIR = "curves"  # artifact folder of a child run's metric-curve plot
 TERMINAL = ("FINISHED", "FAILED", "KILLED")  # MLflow's final run statuses
 
@@ -118,12 +116,12 @@ def run_name(gan: str, index: int | None, trial_name: str, seed: int | None = No
     return f"{gan} #{index}" + (f" seed {seed}" if seed is not None else "")
 
 
-def find_trial_run(client, study: dict, trial_id: str):
-    """The MLflow child run of ``trial_id`` under the study's parent run (None if not created)."""
+def find_trial_run(client, experiment_id: str, parent_run_id: str, trial_id: str):
+    """The MLflow child run of ``trial_id`` under the parent run (None if not created)."""
     runs = client.search_runs(
-        [study["experiment_id"]],
+        [experiment_id],
         filter_string=f"tags.{TAG_TRIAL_ID} = '{trial_id}' and tags.`{TAG_PARENT}` = "
-                      f"'{study['parent_run_id']}'",
+                      f"'{parent_run_id}'",
         max_results=1)
     return runs[0] if runs else None
 
@@ -138,14 +136,15 @@ class TrialTracker:
     its checkpoint, which may already be in MLflow).
     """
 
-    def __init__(self, study: dict, trial_id: str, trial_name: str, cfg, point: dict,
+    def __init__(self, study: TrialStudy, trial_id: str, trial_name: str, cfg, point: dict,
                  run_id: str | None = None):
-        self.metric, self.mode = optimised_metric(cfg, study.get("metric"))
-        self.rank = RankRule(**(study.get("rank") or {}))  # which evaluation ranks the trial
-        self.client = MlflowClient(study["tracking_uri"])
+        # the driver resolves (metric, mode) once; a spec without a mode resolves it here
+        self.metric, self.mode = ((study.metric, study.mode) if study.metric and study.mode
+                                  else optimised_metric(cfg, study.metric))
+        self.rank = study.rank_rule()  # which evaluation ranks the trial
+        self.client = MlflowClient(study.tracking_uri)
         self.study = study
-        self.loss_every = int(study.get("loss_every") or DEFAULT_LOSS_EVERY)
-        self.flush_every = int(study.get("flush_every") or DEFAULT_FLUSH_EVERY)
+        self.loss_every, self.flush_every = study.loss_every, study.flush_every
         self.buffer: list = []
         self.last_flush_step = 0
         self.run_id = run_id or self._find(trial_id)
@@ -158,7 +157,7 @@ class TrialTracker:
             self.client.set_tag(self.run_id, TAG_RESTARTS, str(self._restarts() + 1))
 
     def _find(self, trial_id: str) -> str | None:
-        run = find_trial_run(self.client, self.study, trial_id)
+        run = find_trial_run(self.client, self.study.experiment_id, self.study.parent_run_id, trial_id)
         return run.info.run_id if run else None
 
     def _restarts(self) -> int:
@@ -166,16 +165,16 @@ class TrialTracker:
 
     def _create(self, trial_id: str, trial_name: str, cfg, point: dict) -> str:
         metric, mode = self.metric, self.mode
-        tags = {TAG_PARENT: self.study["parent_run_id"], TAG_TRIAL_ID: trial_id,
-                TAG_GAN: cfg.gan, TAG_STUDY: self.study["study_name"], TAG_PRIMARY: metric,
+        tags = {TAG_PARENT: self.study.parent_run_id, TAG_TRIAL_ID: trial_id,
+                TAG_GAN: cfg.gan, TAG_STUDY: self.study.study_name, TAG_PRIMARY: metric,
                 TAG_MODE: mode, TAG_SEARCHED: json.dumps(point, sort_keys=True)[:PARAM_VALUE_MAX],
                 TAG_KIND: "trial", TAG_DATASET: cfg.data.name, TAG_SEED: str(cfg.seed),
                 TAG_RANK: json.dumps(self.rank.to_dict())}
-        repeat_of = self.study.get("repeat_of")
+        repeat_of = self.study.repeat_of
         if repeat_of:
             tags[TAG_REPEAT_OF] = repeat_of
-        name = run_name(cfg.gan, self.study.get("trial_index"), trial_name, cfg.seed if repeat_of else None)
-        run = self.client.create_run(self.study["experiment_id"], tags=tags, run_name=name)
+        name = run_name(cfg.gan, self.study.trial_index, trial_name, cfg.seed if repeat_of else None)
+        run = self.client.create_run(self.study.experiment_id, tags=tags, run_name=name)
         log_params(self.client, run.info.run_id, trial_params(cfg.to_dict(), point))
         log_config(self.client, run.info.run_id, cfg.to_dict())
         return run.info.run_id
@@ -290,8 +289,7 @@ def children(uri: str, experiment_id: str, parent_run_id: str, gan: str | None =
 
 def find_child(uri: str, experiment_id: str, parent_run_id: str, trial_id: str):
     """The child run of ``trial_id`` (the trainable's own lookup), None if not created."""
-    return find_trial_run(client_for(uri), {"experiment_id": experiment_id,
-                                            "parent_run_id": parent_run_id}, trial_id)
+    return find_trial_run(client_for(uri), experiment_id, parent_run_id, trial_id)
 
 
 def log_curve(uri: str, run_id: str, metric: str | None = None) -> Path | None:

@@ -1,15 +1,8 @@
 """The Ray Tune function trainable of a study: one GAN run per trial, tracked in one MLflow run.
 
-A trial's config (built by ``study.sweep``) holds three things:
-
-- ``config["run"]``: the nested base run config of the GAN (a dict ``resolve_config`` accepts,
-  absolute paths, ``steps`` and ``eval.every`` from the study file);
-- the searched parameters, flat with dotted keys (``{"hparams.margin": 0.7, ...}``) merged in by
-  the searcher, or under ``config["grid_point"]`` for grid studies;
-- ``config["study"]``: metadata (:data:`STUDY_KEYS`: tracking URI, experiment id, parent run
-  id, study name, GAN name, search kind, loss-logging intervals).
-
-:func:`train_gan` builds a :class:`~trainables.loop.GanRun`, resumes from
+A trial's config (built by ``study.sweep``) is read once into a typed
+:class:`~study.trial_spec.TrialSpec` (the base run config, the searched point, and the study side:
+tracking target, GAN, search kind, metric and mode, rank rule). :func:`train_gan` builds a :class:`~trainables.loop.GanRun`, resumes from
 ``tune.get_checkpoint()`` when Tune restarts the trial (retry after a crash, restored study),
 and runs the shared loop :func:`trainables.train.fit`. At each evaluation (and only then) it
 writes a checkpoint directory (``checkpoint.pt`` = state + config + step + best + MLflow run id,
@@ -33,12 +26,12 @@ import ray
 import torch
 from ray import tune
 
-import search_spaces
 from study.tracking import (BEST_NAME, BEST_SAMPLES, CHECKPOINTS_DIR, PBT_PREFIX, SAMPLES_DIR,
                             TAG_DIVERGED_AT, TAG_DIVERGED_LOSSES, TAG_PBT_LINEAGE, TAG_PLACEMENTS, TAG_RESUMED_FROM,
                             TAG_STOP_REASON, TrialTracker, client_for, find_trial_run)
 from trainables import metric_names as M
 from study.trial_checkpoints import load_trial_checkpoint
+from study.trial_spec import TrialSpec, TrialStudy
 from trainables.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from trainables.config import resolve_config
 from trainables.evaluation import IMAGE_KEYS, TOY_KEYS, build_evaluator, worst_value
@@ -46,32 +39,6 @@ from trainables.loop import GanRun
 from trainables.metric_names import STEP
 from trainables.ranking import RankRule
 from trainables.train import Diverged, fit
-
-STUDY_KEYS = ("tracking_uri", "experiment_id", "parent_run_id", "study_name", "gan", "search", "trial_index",
-              "loss_every", "flush_every", "metric", "mode", "rank", "repeat_of", "scheduler")
-
-
-def trial_point(config: dict) -> dict:
-    """The flat searched parameters of a trial config: every top-level key except ``run`` /
-    ``study`` / ``grid_point``, plus the content of ``grid_point`` (grid studies)."""
-    point = {k: v for k, v in config.items() if k not in ("run", "study", "grid_point")}
-    point.update(config.get("grid_point") or {})
-    return point
-
-
-def trial_run_config(config: dict) -> dict:
-    """The nested run config of a trial: the searched point over ``config["run"]``.
-
-    Optuna studies use ``search_spaces.point_config`` (keys the GAN's space owns are dropped from
-    the base first, so a conditional parameter that is off falls back to its default); grid
-    studies use ``search_spaces.apply_point`` (a plain deep merge: base values of axes the grid
-    does not touch are kept).
-    """
-    base, point = config["run"], trial_point(config)
-    if config["study"].get("search", "optuna") == "grid":
-        return search_spaces.apply_point(base, point)
-    return search_spaces.point_config(base, point)
-
 
 def _trial_threads() -> int:
     """CPU threads for torch: the trial's CPU share (at least 1)."""
@@ -102,9 +69,10 @@ def train_gan(config: dict) -> None:
     the driver (``study.callbacks.TrialRunCloser``), however the trial ends.
     """
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # one INFO line per checkpoint
-    study = config["study"]
+    spec = TrialSpec.from_config(config)  # the Ray boundary: from here on, typed
+    study = spec.study
     torch.set_num_threads(_trial_threads())
-    cfg = resolve_config(trial_run_config(config))
+    cfg = resolve_config(spec.run_config())
     ctx = tune.get_context()
     trial_id, trial_name = ctx.get_trial_id(), ctx.get_trial_name()
 
@@ -113,13 +81,13 @@ def train_gan(config: dict) -> None:
         return  # its result is already in MLflow and Optuna: report nothing more
     run = GanRun(cfg)
     best, run_id, evaluations, copied = _restore(run, checkpoint, trial_id, trial_name)
-    tracker = TrialTracker(study, trial_id, trial_name, cfg, trial_point(config), run_id=run_id)
+    tracker = TrialTracker(study, trial_id, trial_name, cfg, spec.point, run_id=run_id)
     metric, mode = tracker.metric, tracker.mode  # the study's metric (search.metric) or the primary one
     if tracker.reused:
         tracker.load_high_water(_metric_keys(cfg, metric))
     record_placement(tracker, run)
-    if study.get("scheduler") == "pbt":
-        record_pbt(tracker, run, trial_point(config), copied, trial_id)
+    if study.scheduler == "pbt":
+        record_pbt(tracker, run, spec.point, copied, trial_id)
 
     evaluator = build_evaluator(run)
     evaluator.primary, evaluator.mode = metric, mode  # fit's "is best" (best.pt) follows the study
@@ -201,7 +169,7 @@ def ranked_metrics(evaluations: list[dict], rule: RankRule, metric: str, mode: s
     return out
 
 
-def _already_ended(study: dict, trial_id: str) -> bool:
+def _already_ended(study: TrialStudy, trial_id: str) -> bool:
     """A restarted trial: did it end before a driver kill (see :func:`ended_run`)?"""
     ended = ended_run(study, trial_id)
     if ended is not None:
@@ -250,7 +218,7 @@ def record_placement(tracker: TrialTracker, run: GanRun) -> None:
         tracker.set_tags({TAG_RESUMED_FROM: str(run.step)})
 
 
-def ended_run(study: dict, trial_id: str):
+def ended_run(study: TrialStudy, trial_id: str):
     """The trial's MLflow child run if the driver already closed it as ended (FINISHED, or
     FAILED with ``stop_reason = diverged``), else None.
 
@@ -258,7 +226,7 @@ def ended_run(study: dict, trial_id: str):
     that trial RUNNING in the snapshot; the restored sweep starts it again. Such a trial must
     not train again (nor count a restart, nor report: Optuna refuses values for a finished
     trial, which would abort the sweep); it returns at once."""
-    run = find_trial_run(client_for(study["tracking_uri"]), study, trial_id)
+    run = find_trial_run(client_for(study.tracking_uri), study.experiment_id, study.parent_run_id, trial_id)
     if run is None:
         return None
     reason = run.data.tags.get(TAG_STOP_REASON)

@@ -118,6 +118,7 @@ def test_an_exploit_loads_the_copy_without_its_history_and_records_the_lineage(t
     from ray import tune
 
     from study.tracking import TrialTracker
+    from study.trial_spec import TrialStudy
     from study.trainable import _restore, record_pbt
     from trainables.checkpoint import CHECKPOINT_NAME, save_checkpoint
     from trainables.loop import GanRun
@@ -145,8 +146,8 @@ def test_an_exploit_loads_the_copy_without_its_history_and_records_the_lineage(t
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     client = MlflowClient(uri)
     exp = client.create_experiment("t", artifact_location=(tmp_path / "mlruns").as_uri())
-    study = {"tracking_uri": uri, "experiment_id": exp, "parent_run_id": client.create_run(exp).info.run_id,
-             "study_name": "t", "gan": "tripletgan", "search": "optuna", "flush_every": 50}
+    study = TrialStudy(tracking_uri=uri, experiment_id=exp, parent_run_id=client.create_run(exp).info.run_id,
+                       study_name="t", gan="tripletgan", flush_every=50)
     point = {"optim.lr_g": 4e-4, "hparams.distance": "l2"}
     tracker = TrialTracker(study, "member", "tripletgan_member", member.cfg, point)
     record_pbt(tracker, member, point, copied, "member")

@@ -11,15 +11,19 @@ import yaml
 
 from study.tracking import (PARAM_VALUE_MAX, TAG_GAN, TAG_PARENT, TAG_SEARCHED, TAG_TRIAL_ID,
                             TrialTracker, mlflow_params)
-from study.trainable import ranked_metrics, trial_point, trial_run_config
+from study.trainable import ranked_metrics
+from study.trial_spec import TrialSpec, TrialStudy
 from trainables.config import resolve_config
 from trainables.metric_names import LOSS_D, LOSS_G
 from trainables.ranking import RankRule
 
 
+STUDY = {"tracking_uri": "sqlite:///x.db", "experiment_id": "1", "parent_run_id": "p", "study_name": "t"}
+
+
 def _config(search: str, point: dict, base_hparams: dict, gan: str = "mlgan") -> dict:
     base = {"gan": gan, "data": {"name": "ring8"}, "steps": 10, "hparams": base_hparams}
-    cfg = {"run": base, "study": {"search": search}}
+    cfg = {"run": base, "study": {**STUDY, "gan": gan, "search": search}}
     if search == "grid":
         cfg["grid_point"] = point
     else:
@@ -29,7 +33,7 @@ def _config(search: str, point: dict, base_hparams: dict, gan: str = "mlgan") ->
 
 def test_optuna_point_over_base_conditional_off_falls_back_to_default():
     point = {"hparams.variant": "vanilla", "hparams.lam": 0.7, "optim.lr_d": 3e-4}
-    cfg = resolve_config(trial_run_config(_config("optuna", point, {"beta": 20.0, "lam": 9.0})))
+    cfg = resolve_config(TrialSpec.from_config(_config("optuna", point, {"beta": 20.0, "lam": 9.0})).run_config())
     assert cfg.hparams.variant == "vanilla" and cfg.hparams.lam == 0.7
     assert cfg.hparams.beta == 0.0  # beta belongs to `center`: the base's 20 must not leak in
     assert cfg.optim.lr_d == 3e-4
@@ -38,9 +42,19 @@ def test_optuna_point_over_base_conditional_off_falls_back_to_default():
 def test_grid_point_keeps_base_values_of_other_axes():
     point = {"hparams.lam": 0.7}
     config = _config("grid", point, {"variant": "center", "beta": 20.0})
-    assert trial_point(config) == point
-    cfg = resolve_config(trial_run_config(config))
+    spec = TrialSpec.from_config(config)
+    assert spec.point == point and TrialSpec.from_config(spec.to_config()) == spec
+    cfg = resolve_config(spec.run_config())
     assert (cfg.hparams.variant, cfg.hparams.beta, cfg.hparams.lam) == ("center", 20.0, 0.7)
+
+
+def test_trial_config_keys_are_checked_at_the_ray_boundary():
+    with pytest.raises(ValueError, match="study.metrik: unknown key"):
+        TrialSpec.from_config({"run": {}, "study": {**STUDY, "gan": "nsgan", "metrik": "eval/fit"}})
+    with pytest.raises(ValueError, match="study.search = 'sobol': accepted values are optuna, grid"):
+        TrialSpec.from_config({"run": {}, "study": {**STUDY, "gan": "nsgan", "search": "sobol"}})
+    with pytest.raises(ValueError, match="study.gan: missing"):
+        TrialSpec.from_config({"run": {}, "study": STUDY})
 
 
 def test_ranked_metrics_name_the_ranked_checkpoint():
@@ -74,8 +88,8 @@ def tracking(tmp_path_factory):
     client = MlflowClient(uri)
     exp = client.create_experiment("t", artifact_location=(root / "mlruns").as_uri())
     parent = client.create_run(exp).info.run_id
-    study = {"tracking_uri": uri, "experiment_id": exp, "parent_run_id": parent,
-             "study_name": "t", "gan": "tripletgan", "search": "optuna", "flush_every": 50}
+    study = TrialStudy(tracking_uri=uri, experiment_id=exp, parent_run_id=parent, study_name="t", gan="tripletgan",
+                       flush_every=50)
     return client, study
 
 
@@ -85,7 +99,7 @@ def test_tracker_creates_one_child_and_never_duplicates_points(tracking, tmp_pat
     point = {"hparams.margin": 0.9}
     first = TrialTracker(study, "trial_a", "train_gan_a", cfg, point)
     run = client.get_run(first.run_id)
-    assert run.data.tags[TAG_PARENT] == study["parent_run_id"]
+    assert run.data.tags[TAG_PARENT] == study.parent_run_id
     assert run.data.tags[TAG_TRIAL_ID] == "trial_a" and run.data.tags[TAG_GAN] == "tripletgan"
     assert json.loads(run.data.tags[TAG_SEARCHED]) == point
     assert run.data.params["hparams.margin"] == str(cfg.hparams.margin)
@@ -110,7 +124,7 @@ def test_tracker_creates_one_child_and_never_duplicates_points(tracking, tmp_pat
     counts = Counter(m.step for m in history)
     assert sorted(counts) == list(range(1, 131)) and set(counts.values()) == {1}
     assert {m.step: m.value for m in history}[120] == 120.0
-    runs = client.search_runs([study["experiment_id"]], filter_string="tags.trial_id = 'trial_a'")
+    runs = client.search_runs([study.experiment_id], filter_string="tags.trial_id = 'trial_a'")
     assert len(runs) == 1
 
     other = TrialTracker(study, "trial_b", "train_gan_b", cfg, point)
@@ -139,7 +153,7 @@ def test_driver_callback_closes_child_with_the_right_status(tracking, step, call
     tracker.log_metrics({"eval/fit": 0.1}, 0)
     tracker.log_metrics({"eval/fit": 0.3}, step)
     tracker.flush()
-    closer = TrialRunCloser(study["tracking_uri"], study["experiment_id"], study["parent_run_id"],
+    closer = TrialRunCloser(study.tracking_uri, study.experiment_id, study.parent_run_id,
                             "eval/fit", "max", max_steps=200, max_t=150)
     getattr(closer, callback)(0, [], _FakeTrial(trial_id, step))
     run = client.get_run(tracker.run_id)
