@@ -24,7 +24,7 @@ from pathlib import Path
 
 from study.study_file import StudyError
 from trainables.checkpoint import CheckpointError
-from trainables.config import ConfigError
+from trainables.schema import ConfigError
 
 # The driver layers (Ray, MLflow, Optuna) are imported inside the commands that need them, so
 # `study --help`, `study gans` and bad-input errors answer without loading them.

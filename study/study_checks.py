@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 
 import search_spaces
 from study.study_schema import NAME_PATTERN, StudyError, StudyFile
-from trainables.config import DATA_FAMILIES, ConfigError, EvalConfig, build_dataclass, resolve_config
+from trainables.config import DATA_FAMILIES, EvalConfig, build_dataclass, resolve_config
+from trainables.schema import ConfigError
 from trainables.evaluation import IMAGE_KEYS, TOY_KEYS
 
 

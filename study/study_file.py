@@ -24,7 +24,8 @@ from study.study_schema import (METRIC_LEARNING, RUN_SECTIONS, MlflowSection, Re
                                 SchedulerSection, SearchSection, StudyError, StudyFile, _as_written, is_uri,
                                 legacy_layout)
 from study.study_smoke import SMOKE, smoke_overrides
-from trainables.config import ConfigError, build_dataclass
+from trainables.config import build_dataclass
+from trainables.schema import ConfigError
 from trainables.registry import GANS, load_gan_modules, metric_learning_gans
 from trainables.schema import check_field
 

@@ -151,3 +151,14 @@ def test_no_function_is_longer_than_the_limit():
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{module}.{node.name}: {lines} lines")
     assert long == []
+
+
+def test_config_error_has_one_home():
+    """ConfigError is defined in trainables.schema and imported from there only."""
+    import re
+
+    pattern = re.compile(r"from trainables\.config import[^\n]*\bConfigError\b|trainables\.config\.ConfigError")
+    offenders = [name for name, path in MODULES.items() if pattern.search(Path(path).read_text())]
+    tests = [str(p) for p in Path(__file__).parent.rglob("*.py") if p.name != "test_layers.py"
+             and pattern.search(p.read_text())]
+    assert offenders == [] and tests == []

@@ -26,7 +26,7 @@ from trainables.schema import (ConfigError, at_least, bound, build_dataclass, ch
 _POSITIVE = bound(gt=0)  # learning rates, loss bound
 _BETA = bound(ge=0, lt=1)  # Adam betas
 
-__all__ = ["ConfigError", "DATA_FAMILIES", "DataConfig", "EmaConfig", "EvalConfig", "PerfConfig", "FAMILY_DEFAULTS", "NetConfig",
+__all__ = ["DATA_FAMILIES", "DataConfig", "EmaConfig", "EvalConfig", "PerfConfig", "FAMILY_DEFAULTS", "NetConfig",
            "OptimConfig", "RunConfig", "TOY_DATASETS", "TOY_PAPER_NETS", "Z_DISTS", "build_dataclass",
            "check_type", "deep_merge", "default_cache_dir", "default_data_root", "defaults_for", "flatten",
            "resolve_config", "unflatten"]

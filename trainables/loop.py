@@ -24,7 +24,8 @@ from typing import Callable
 import torch
 
 from trainables.checkpoint import CheckpointError, load_checkpoint
-from trainables.config import Z_DISTS, ConfigError, RunConfig, resolve_config
+from trainables.config import Z_DISTS, RunConfig, resolve_config
+from trainables.schema import ConfigError
 from trainables.data.streams import build_stream, data_shape
 from trainables.device import pick_device, to_device
 from trainables.ema import GeneratorEMA

@@ -21,7 +21,8 @@ from typing import Callable
 import torch
 
 from trainables.checkpoint import CheckpointError, load_checkpoint, load_first, save_checkpoint
-from trainables.config import ConfigError, deep_merge, resolve_config, unflatten
+from trainables.config import deep_merge, resolve_config, unflatten
+from trainables.schema import ConfigError
 from trainables.evaluation import build_evaluator
 from trainables.loop import GanRun
 from trainables.metric_names import STEP

@@ -11,7 +11,8 @@ import pytest
 from search_spaces import (apply_point, bind_space, default_point, format_space, get_space,
                            point_config, space_params, within)
 from search_spaces.grids import expand_grid, get_grid, mmd_ttur_lambda_grid, ttur_grid
-from trainables.config import ConfigError, defaults_for, flatten, resolve_config
+from trainables.config import defaults_for, flatten, resolve_config
+from trainables.schema import ConfigError
 from trainables.registry import GANS
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

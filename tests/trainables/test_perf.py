@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from trainables.checkpoint import save_checkpoint
-from trainables.config import ConfigError, resolve_config
+from trainables.config import resolve_config
+from trainables.schema import ConfigError
 from trainables.loop import GanRun
 
 STEPS = 4

@@ -2,7 +2,7 @@
 EDM style) and its :class:`GanSpec` (name, defaults per data family, search space).
 
 Each objective is a frozen dataclass whose fields are the GAN's hyperparameters; it validates
-them on construction (one-line :class:`~trainables.config.ConfigError` naming ``hparams.<field>``)
+them on construction (one-line :class:`~trainables.schema.ConfigError` naming ``hparams.<field>``)
 and turns networks + fresh batches into the scalar losses of ``trainables.losses``:
 
 - ``d_loss(nets, draw)``: the discriminator/critic loss of one D step;

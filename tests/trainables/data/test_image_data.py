@@ -28,7 +28,9 @@ from trainables.data.images import (
     to_uint8,
 )
 
-from trainables.config import ConfigError, resolve_config
+from trainables.config import resolve_config
+
+from trainables.schema import ConfigError
 
 SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 

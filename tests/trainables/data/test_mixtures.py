@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from trainables.config import ConfigError, resolve_config
+from trainables.config import resolve_config
+
+from trainables.schema import ConfigError
 from trainables.data.toy import MIXTURES, mixture_from_spec
 from trainables.evaluation import build_evaluator
 from trainables.plots import scatter_plot

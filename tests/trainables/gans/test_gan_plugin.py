@@ -16,7 +16,8 @@ import torch
 
 from study.study_file import StudyError, parse_study
 from trainables import registry
-from trainables.config import ConfigError, resolve_config
+from trainables.config import resolve_config
+from trainables.schema import ConfigError
 from trainables.loop import GanRun
 
 ROOT = Path(__file__).resolve().parents[3]

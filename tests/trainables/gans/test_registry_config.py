@@ -2,7 +2,9 @@
 
 import pytest
 
-from trainables.config import ConfigError, flatten, resolve_config, unflatten
+from trainables.config import flatten, resolve_config, unflatten
+
+from trainables.schema import ConfigError
 import importlib
 import pkgutil
 
