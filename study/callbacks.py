@@ -11,6 +11,7 @@ import search_spaces
 from study.routing import trial_gan
 from study.study_file import StudyFile
 from study.tracking import TAG_DIVERGED_LOSSES, TAG_STOP_REASON, close_run, find_child
+from trainables.data.families import group_of
 from trainables.metric_names import DIVERGED, EVAL_HQ, EVAL_KID, STEP
 
 class TrialRunCloser(tune.Callback):
@@ -97,7 +98,7 @@ def _shared_columns(study: StudyFile) -> dict:
 def progress_reporter(study: StudyFile, metric: str):
     """Tune's compact table (status, GAN, step, metric, shared searched parameters), every 30 s
     at most."""
-    extra = {EVAL_HQ: "hq"} if metric != EVAL_HQ and study.family == "toy" else {EVAL_KID: "kid"}
+    extra = {EVAL_HQ: "hq"} if metric != EVAL_HQ and group_of(study.family) == "toy" else {EVAL_KID: "kid"}
     metrics = {STEP: "step", metric: metric.split("/")[-1], **extra}
     params = {"study/gan": "gan", **_shared_columns(study)}
     return CLIReporter(metric_columns=metrics, parameter_columns=params,

@@ -23,6 +23,7 @@ import torch
 from study.study_file import StudyError, StudyFile
 from trainables.config import resolve_config
 from trainables.data.dataset_errors import DatasetNotFoundError
+from trainables.data.families import group_of
 from trainables.data.images import build_image_dataset
 
 HEALTH_TIMEOUT_S = 10  # seconds to wait for an MLflow server's /health
@@ -83,7 +84,7 @@ def check_tracking(study: StudyFile) -> None:
 
 
 def check_dataset(study: StudyFile) -> None:
-    if study.family == "toy" or study.data.get("download"):
+    if group_of(study.family) == "toy" or study.data.get("download"):
         return
     data = resolve_config(study.base_run(study.gans[0])).data
     try:

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from trainables.data.families import DATA_FAMILIES, DATA_GROUPS, TOY_DATASETS, group_of
 from trainables.data.toy import mixture_from_spec
 from trainables.nets.build import ARCHS
 from trainables.registry import get_gan, load_gan_module
@@ -27,24 +28,9 @@ _POSITIVE = bound(gt=0)  # learning rates, loss bound
 _BETA = bound(ge=0, lt=1)  # Adam betas
 
 __all__ = ["DATA_FAMILIES", "DataConfig", "EmaConfig", "EvalConfig", "PerfConfig", "FAMILY_DEFAULTS", "NetConfig",
-           "OptimConfig", "RunConfig", "TOY_DATASETS", "TOY_PAPER_NETS", "Z_DISTS", "build_dataclass",
+           "OptimConfig", "RunConfig", "DATA_GROUPS", "TOY_DATASETS", "group_of", "TOY_PAPER_NETS", "Z_DISTS", "build_dataclass",
            "check_type", "deep_merge", "default_cache_dir", "default_data_root", "defaults_for", "flatten",
            "resolve_config", "unflatten"]
-
-
-# Which family of defaults each dataset belongs to (nets, batch size, optimiser settings).
-DATA_FAMILIES = {
-    "ring8": "toy",
-    "grid25": "toy",
-    "mixture": "toy",  # a user-defined 2D mixture (data.mixture)
-    "mnist": "mnist",
-    "cifar10": "image32",
-    "svhn": "image32",
-    "stl10": "image48",
-    "celeba": "image64",
-    "folder": "image64",
-}
-TOY_DATASETS = ("ring8", "grid25", "mixture")
 
 
 ON_DEVICE = ("auto", "always", "never")  # data.on_device: where an in-memory image set lives on CUDA
@@ -191,7 +177,7 @@ class RunConfig:
 
     @property
     def is_toy(self) -> bool:
-        return self.data.name in TOY_DATASETS
+        return group_of(self.data.name) == "toy"
 
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

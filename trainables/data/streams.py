@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from trainables.config import TOY_DATASETS, DataConfig
+from trainables.config import DataConfig, group_of
 from trainables.data.toy import ToyStream, mixture_of
 
 
 def data_shape(cfg: DataConfig) -> tuple[int, ...]:
     """Shape of one sample of the dataset (``(2,)`` for the mixtures, ``(C, H, W)`` for images)."""
-    if cfg.name in TOY_DATASETS:
+    if group_of(cfg.name) == "toy":
         return (2,)
     from trainables.data.images import dataset_shape  # here: torchvision only for image runs
 
@@ -17,7 +17,7 @@ def data_shape(cfg: DataConfig) -> tuple[int, ...]:
 
 def build_stream(cfg: DataConfig, seed: int, device):
     """The infinite, seeded stream of real training batches named by ``cfg``."""
-    if cfg.name in TOY_DATASETS:
+    if group_of(cfg.name) == "toy":
         return ToyStream(mixture_of(cfg), cfg.batch_size, seed, device=device)
     from trainables.data.images import ImageStream, build_image_dataset  # here: torchvision only for image runs
 

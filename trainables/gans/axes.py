@@ -13,8 +13,9 @@ defaults are points of this space.
 
 from __future__ import annotations
 
-# Data families a space accepts (the values of trainables.config.DATA_FAMILIES).
-FAMILIES = ("toy", "mnist", "image32", "image48", "image64")
+from trainables.data.families import DATA_FAMILIES, group_of
+
+FAMILIES = tuple(dict.fromkeys(DATA_FAMILIES.values()))  # data families a space accepts
 
 # (low, high) of the log-uniform TTUR learning rates, per family. The toy PacGAN nets default to
 # 1e-4 (lr 1e-3 diverges from the modes); MNIST's MLPs use 5e-4; the DCGAN-like image nets 1e-4 - 2e-4.
@@ -48,7 +49,7 @@ def check_family(family: str) -> None:
 def family_group(family: str) -> str:
     """``"toy"`` for the toy family, ``"images"`` for every other family (MNIST included)."""
     check_family(family)
-    return "toy" if family == "toy" else "images"
+    return group_of(family)
 
 
 def suggest_ttur(trial, family: str) -> dict:

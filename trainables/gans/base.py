@@ -29,6 +29,7 @@ from typing import Callable, ClassVar
 
 import torch
 
+from trainables.data.families import group_of
 from trainables.schema import ConfigError, build_dataclass, deep_merge
 
 
@@ -153,8 +154,7 @@ class GanSpec:
     def preset_for(self, family: str) -> dict:
         """Partial nested config of this GAN on a data family."""
         out: dict = {}
-        group = "toy" if family == "toy" else "images"
-        for key in ("*", group, family):
+        for key in ("*", group_of(family), family):
             out = deep_merge(out, self.presets.get(key, {}))
         return out
 
