@@ -23,21 +23,19 @@ from study.tracking import (TAG_DIVERGED_AT, TAG_GAN, TAG_MODE, TAG_PRIMARY, TAG
 from trainables.config import DataConfig
 from trainables.data.image_tensors import to_uint8
 from trainables.data.toy import mixture_of
-from trainables.evaluation import IMAGE_KEYS
-from trainables.metric_names import (BEST_STEP, EVAL_FID, EVAL_HQ, EVAL_KID, EVAL_KL, EVAL_MODES_20,
-                                     EVAL_PRECISION, EVAL_RECALL, TRAINED_EVALS, TRAINED_STEPS, best_of, raw_of)
+from trainables.metric_names import (BEST_STEP, EVAL_HQ, EVAL_KL, EVAL_MODES_20, IMAGES, TOY, TRAINED_EVALS,
+                                     TRAINED_STEPS, best_of, columns, family_of_metric, raw_of)
 from trainables.plots import image_grid, scatter_plot
 from trainables.ranking import RankRule, better
 
-# Extra columns of the leaderboard table (values at the ranked step), the optimised one left out;
-# then the raw generator's optimised metric (eval_raw/<metric>) when the trials average G (run.ema).
-TOY_COLUMNS = (EVAL_MODES_20, EVAL_HQ, EVAL_KL, EVAL_PRECISION, EVAL_RECALL)
-IMAGE_COLUMNS = (EVAL_FID, EVAL_KID, EVAL_PRECISION, EVAL_RECALL)
-
-
 def extra_columns(metric: str) -> tuple[str, ...]:
-    group = IMAGE_COLUMNS if metric in IMAGE_KEYS.values() else TOY_COLUMNS
-    return tuple(k for k in group if k != metric) + (raw_of(metric),)
+    """Extra columns of the leaderboard table (values at the ranked step): the metric rows flagged
+    ``column`` (the optimised metric's family first; a run shows those it logged), that metric
+    left out; then the raw generator's optimised metric (``eval_raw/<metric>``) when the trials
+    average G (``run.ema``)."""
+    first = family_of_metric(metric)
+    keys = dict.fromkeys([*columns(first), *columns(IMAGES if first == TOY else TOY)])
+    return tuple(k for k in keys if k != metric) + (raw_of(metric),)
 
 
 def best_of_run(client, run) -> dict | None:

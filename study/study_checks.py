@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 
 import search_spaces
 from study.study_schema import NAME_PATTERN, StudyError, StudyFile
+from trainables import metric_names as M
 from trainables.config import DATA_FAMILIES, EvalConfig, build_dataclass, resolve_config
 from trainables.data.families import group_of
-from trainables.evaluation import IMAGE_KEYS, TOY_KEYS
 from trainables.schema import ConfigError
 
 
@@ -91,7 +91,7 @@ def _validate_search(study: StudyFile) -> None:
         _check(isinstance(s.grid, str), f"search.grid = {s.grid!r}: expected a grid name or a "
                                          f"mapping {{dotted key: [values]}}")
     if s.metric is not None:
-        accepted = list((TOY_KEYS if group_of(study.family) == "toy" else IMAGE_KEYS).values())
+        accepted = list(M.metrics_of(M.TOY if group_of(study.family) == "toy" else M.IMAGES).values())
         _check(s.metric in accepted, f"search.metric = {s.metric!r}: accepted values on "
                                      f"{study.dataset_name} are {', '.join(accepted)}")
 

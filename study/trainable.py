@@ -29,12 +29,12 @@ from ray import tune
 from study.tracking import (BEST_NAME, BEST_SAMPLES, CHECKPOINTS_DIR, PBT_PREFIX, SAMPLES_DIR,
                             TAG_DIVERGED_AT, TAG_DIVERGED_LOSSES, TAG_PBT_LINEAGE, TAG_PLACEMENTS, TAG_RESUMED_FROM,
                             TAG_STOP_REASON, TrialTracker, client_for, find_trial_run)
-from trainables import metric_names as M
 from study.trial_checkpoints import load_trial_checkpoint
 from study.trial_spec import TrialSpec, TrialStudy
+from trainables import metric_names as M
 from trainables.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from trainables.config import resolve_config
-from trainables.evaluation import IMAGE_KEYS, TOY_KEYS, build_evaluator, worst_value
+from trainables.evaluation import build_evaluator, worst_value
 from trainables.loop import GanRun
 from trainables.metric_names import STEP
 from trainables.ranking import RankRule
@@ -251,7 +251,7 @@ def report_divergence(tracker: TrialTracker, exc: Diverged, metric: str, mode: s
 def _metric_keys(cfg, metric: str) -> list[str]:
     """Metric keys a trial logs (losses + evaluation metrics), for the resume high-water mark."""
     keys = [M.LOSS_D, M.LOSS_G] + ([M.LOSS_AE] if cfg.hparams.needs_encoder else [])
-    evals = list((TOY_KEYS if cfg.is_toy else IMAGE_KEYS).values())
+    evals = list(M.metrics_of(M.TOY if cfg.is_toy else M.IMAGES).values())
     evals += [] if metric in evals else [metric]
     evals += [M.raw_of(metric)] if cfg.ema.on else []
     return keys + evals + [M.best_of(k) for k in evals] + [M.BEST_STEP, M.TRAINED_STEPS, M.TRAINED_EVALS]

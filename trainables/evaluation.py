@@ -87,7 +87,8 @@ class ToyEvaluator(Evaluator):
         measures = toy_measures(points, self.mixture)
         if self.real is not None:
             measures.update(precision_recall(points, self.real))
-        return {TOY_KEYS[k]: float(v) for k, v in measures.items()}
+        out = {TOY_KEYS[k]: float(v) for k, v in measures.items()}
+        return out | {m.name: float(m.compute(points, self.mixture)) for m in M.computed(M.TOY)}
 
     def save_samples(self, run, path: Path) -> Path:
         """Scatter plot of the evaluation points over the mixture's modes."""
@@ -108,7 +109,8 @@ class ImageEvaluator(Evaluator):
 
         fake = to_uint8(images)
         result = self.backend.evaluate(fake)
-        return {IMAGE_KEYS[k]: float(v) for k, v in result.items() if k in IMAGE_KEYS}
+        out = {IMAGE_KEYS[k]: float(v) for k, v in result.items() if k in IMAGE_KEYS}
+        return out | {m.name: float(m.compute(fake, None)) for m in M.computed(M.IMAGES)}
 
     def save_samples(self, run, path: Path) -> Path:
         return image_grid(run.generate(self.grid_z), path)  # the EMA generator when run.ema is on

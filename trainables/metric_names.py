@@ -8,6 +8,7 @@ measuring function returns (``trainables.metrics.toy.mode_stats``, ``trainables.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 LOSS_D = "loss/d"  # discriminator / critic loss of the last D step
@@ -56,23 +57,53 @@ class Metric:
     families: tuple[str, ...]  # of TOY, IMAGES: the datasets that log it
     label: str  # display name in tables and plots
     measure: str  # the key its measuring function returns
+    column: bool = False  # a leaderboard column (value at each GAN's ranked checkpoint)
+    # A metric measured by its own function: compute(samples, mixture) -> float, with the
+    # evaluation's generated samples (toy: (n, 2) float points and the Mixture; images: uint8
+    # (n, C, H, W) and None). None: the family's built-in measures return it under `measure`.
+    compute: Callable | None = None
 
 
 METRICS: dict[str, Metric] = {m.name: m for m in (
     Metric(EVAL_FIT, "max", (TOY,), "fit", "fit"),
     Metric(EVAL_MODES, "max", (TOY,), "modes", "modes"),
-    Metric(EVAL_MODES_20, "max", (TOY,), "modes_20", "modes_20"),
-    Metric(EVAL_HQ, "max", (TOY,), "% HQ", "hq"),
-    Metric(EVAL_KL, "min", (TOY,), "KL", "kl"),
+    Metric(EVAL_MODES_20, "max", (TOY,), "modes_20", "modes_20", column=True),
+    Metric(EVAL_HQ, "max", (TOY,), "% HQ", "hq", column=True),
+    Metric(EVAL_KL, "min", (TOY,), "KL", "kl", column=True),
     Metric(EVAL_JSD, "min", (TOY,), "JSD", "jsd"),
-    Metric(EVAL_FID, "min", (IMAGES,), "FID", "fid"),
-    Metric(EVAL_KID, "min", (IMAGES,), "KID", "kid"),
+    Metric(EVAL_FID, "min", (IMAGES,), "FID", "fid", column=True),
+    Metric(EVAL_KID, "min", (IMAGES,), "KID", "kid", column=True),
     Metric(EVAL_IS, "max", (IMAGES,), "IS", "is"),
     Metric(EVAL_CLASS_ENTROPY, "max", (IMAGES,), "class entropy", "class_entropy"),
     Metric(EVAL_CLASS_L2, "min", (IMAGES,), "class L2", "class_l2"),
-    Metric(EVAL_PRECISION, "max", BOTH, "precision", "precision"),
-    Metric(EVAL_RECALL, "max", BOTH, "recall", "recall"),
+    Metric(EVAL_PRECISION, "max", BOTH, "precision", "precision", column=True),
+    Metric(EVAL_RECALL, "max", BOTH, "recall", "recall", column=True),
 )}
+
+
+def register_metric(metric: Metric) -> Metric:
+    """Add a metric measured by its own function (``compute``): one row, and every evaluation of
+    its families logs it, MLflow gets it (and ``best/<name>``), ``search.metric`` accepts it, and
+    with ``column = True`` the leaderboard shows it. Register it in a module every Ray node
+    imports (e.g. one named by the study file's ``gan_modules``)."""
+    if not metric.name.startswith("eval/") or metric.name in METRICS:
+        raise ValueError(f"metric {metric.name!r}: must be a new 'eval/<name>' key")
+    if metric.mode not in ("max", "min") or not metric.families or not set(metric.families) <= set(BOTH):
+        raise ValueError(f"metric {metric.name!r}: mode must be max | min and families a subset of {BOTH}")
+    if metric.compute is None:
+        raise ValueError(f"metric {metric.name!r}: a registered metric needs its compute function")
+    METRICS[metric.name] = metric
+    return metric
+
+
+def computed(family: str) -> list[Metric]:
+    """The metrics of ``family`` measured by their own ``compute`` function."""
+    return [m for m in METRICS.values() if family in m.families and m.compute is not None]
+
+
+def columns(family: str) -> tuple[str, ...]:
+    """Leaderboard columns of ``family`` (rows with ``column = True``), table order."""
+    return tuple(m.name for m in METRICS.values() if family in m.families and m.column)
 
 PRIMARY = {TOY: EVAL_FIT, IMAGES: EVAL_FID}  # the metric a study optimises unless search.metric says
 
@@ -95,3 +126,8 @@ def mode_of(name: str) -> str:
 def metrics_of(family: str) -> dict[str, str]:
     """``{measure key: metric name}`` of a family (:data:`TOY` or :data:`IMAGES`), table order."""
     return {m.measure: m.name for m in METRICS.values() if family in m.families}
+
+
+def family_of_metric(name: str) -> str:
+    """:data:`IMAGES` for a metric only image runs log, else :data:`TOY`."""
+    return IMAGES if name in METRICS and TOY not in METRICS[name].families else TOY
