@@ -7,7 +7,8 @@ from typing import ClassVar
 
 from trainables import losses as L
 from trainables.gans.axes import suggest_optim
-from trainables.gans.base import IMAGE_ADAM, GanSpec, ScalarGAN
+from trainables.gans.base import GanSpec, ScalarGAN
+from trainables.gans.presets import IMAGE_ADAM
 
 
 @dataclass(frozen=True)

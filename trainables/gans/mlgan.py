@@ -9,7 +9,8 @@ import torch
 
 from trainables import losses as L
 from trainables.gans.axes import log_float, suggest_optim
-from trainables.gans.base import DCGAN_MNIST, IMAGE_ADAM, GanSpec, Objective, fakes, require
+from trainables.gans.base import GanSpec, Objective, fakes, require
+from trainables.gans.presets import DCGAN_MNIST, IMAGE_ADAM
 
 
 @dataclass(frozen=True)

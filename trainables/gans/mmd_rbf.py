@@ -7,7 +7,8 @@ from typing import ClassVar
 
 from trainables import losses as L
 from trainables.gans.axes import suggest_optim
-from trainables.gans.base import MMD_PRESETS, GanSpec, MMDMixture
+from trainables.gans.base import GanSpec, MMDMixture
+from trainables.gans.presets import MMD_PRESETS
 
 
 @dataclass(frozen=True)

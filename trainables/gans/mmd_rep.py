@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from trainables import losses as L
 from trainables.gans.axes import log_float, suggest_optim
-from trainables.gans.base import MMD_PRESETS, GanSpec, Objective, fakes, require
+from trainables.gans.base import GanSpec, Objective, fakes, require
+from trainables.gans.presets import MMD_PRESETS
 from trainables.schema import deep_merge
 
 

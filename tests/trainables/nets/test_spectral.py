@@ -246,7 +246,7 @@ def test_sn_scale_sets_each_layer_norm_and_the_lipschitz_bound(scale):
 
 def test_sn_scale_reaches_d_from_the_config_and_mmd_image_presets():
     from trainables.config import resolve_config
-    from trainables.gans.base import MMD_SN_SCALE
+    from trainables.gans.presets import MMD_SN_SCALE
     from trainables.loop import GanRun
 
     assert MMD_SN_SCALE == 64 ** 0.125
