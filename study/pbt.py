@@ -75,11 +75,21 @@ def initial_population(study: StudyFile, gan: str, seed: int) -> list[dict]:
 
 
 def make_pbt(study: StudyFile, gan: str, metric: str, mode: str, population: list[dict]) -> PopulationBasedTraining:
-    """The PBT scheduler of one GAN's population (mutating only parameters every member has: PBT
-    would otherwise add a missing one to a config by drawing it, e.g. to a grid point)."""
+    """The PBT (or PB2) scheduler of one GAN's population (mutating only parameters every member
+    has: PBT would otherwise add a missing one to a config by drawing it, e.g. to a grid point).
+
+    PB2 (``scheduler.type = "pb2"``, Ray's ``PB2``: Parker-Holder et al. 2020) replaces the random
+    explore by a time-varying GP bandit over the same parameters' bounds (``hyperparam_bounds``,
+    the ranges of the GAN's space); the exploit, the interval and the lineage are PBT's."""
     domains = {k: d for k, d in mutations(gan, study.family).items() if all(k in p for p in population)}
     if not domains:
         raise ValueError(f"{gan}: its search space has no continuous parameter for PBT to perturb")
+    if study.scheduler.type == "pb2":
+        from ray.tune.schedulers.pb2 import PB2  # scikit-learn's GP: only for PB2 studies
+
+        return PB2(time_attr="step", metric=metric, mode=mode, perturbation_interval=study.perturbation_interval,
+                   hyperparam_bounds={k: [d.lower, d.upper] for k, d in domains.items()},
+                   quantile_fraction=study.scheduler.quantile_fraction, custom_explore_fn=clip_to_space(domains))
     return PopulationBasedTraining(
         time_attr="step", metric=metric, mode=mode, perturbation_interval=study.perturbation_interval,
         hyperparam_mutations=domains, quantile_fraction=study.scheduler.quantile_fraction,

@@ -50,11 +50,11 @@ def _validate_budget(study: StudyFile) -> None:
                f"scheduler.max_t = {sch.max_t}: must be in [1, run.steps = {study.max_steps}]")
     _check(study.grace_period <= study.max_t,
            f"scheduler.grace_period = {study.grace_period}: must be <= scheduler.max_t ({study.max_t})")
-    if sch.type == "pbt":
+    if study.population_based:
         _check(study.perturbation_interval % study.eval_every == 0,
                f"scheduler.perturbation_interval = {study.perturbation_interval}: must be a multiple of "
                f"run.eval.every ({study.eval_every}): PBT copies trials at their reported checkpoints")
-        _check(not s.repeats, f"search.repeats = {s.repeats}: not available with scheduler.type = 'pbt' "
+        _check(not s.repeats, f"search.repeats = {s.repeats}: not available with scheduler.type = '{sch.type}' "
                               "(a PBT member's hyperparameters are a schedule, not a configuration); use 0")
     unknown = sorted(set(study.run.hparams) - set(study.gans))
     _check(not unknown, f"run.hparams.{unknown[0] if unknown else ''}: not a GAN of this study "
@@ -105,8 +105,9 @@ def _validate_gan(study: StudyFile, gan: str) -> None:
     except ValueError as exc:
         raise StudyError(f"search.grid: {exc}") from None
     trials = study.samples if points is None else len(points)
-    _check(study.scheduler.type != "pbt" or trials >= 2,
-           f"search.samples_per_gan = {trials}: PBT needs a population of at least 2 per GAN ({gan})")
+    _check(not study.population_based or trials >= 2,
+           f"search.samples_per_gan = {trials}: {study.scheduler.type.upper()} needs a population of at least 2 "
+           f"per GAN ({gan})")
     _check(not study.search.repeats or study.search.top_k <= trials,
            f"search.top_k = {study.search.top_k}: must be <= the trials of {gan} ({trials})")
     if points is None:

@@ -39,8 +39,8 @@ Layout (every section and key optional except ``name``)::
                 metric (toy default eval/fit, images eval/fid), rank_by (best|final|last_k_mean),
                 rank_k, rank_after (default: the first ASHA rung), repeats (new seeds for each of
                 the top_k configurations of every GAN, after the search; default 0), top_k
-    [scheduler] type (asha|pbt|none), grace_period, reduction_factor, max_t (steps);
-                pbt: perturbation_interval (steps), quantile_fraction, resample_probability
+    [scheduler] type (asha|pbt|pb2|none), grace_period, reduction_factor, max_t (steps);
+                pbt / pb2: perturbation_interval (steps), quantile_fraction; pbt: resample_probability
     [resources] cpu, gpu (per trial; fractions allowed)
     [mlflow]    tracking_uri, experiment, loss_every, flush_every, register_model
 """
@@ -102,7 +102,9 @@ class SearchSection:
 
 @dataclass(frozen=True)
 class SchedulerSection:
-    type: Literal["asha", "pbt", "none"] = "asha"  # ASHA early stopping, Population Based Training, or FIFO
+    # ASHA early stopping, Population Based Training (random explore), PB2 (explore by a GP bandit
+    # over the continuous bounds; Parker-Holder et al. 2020), or FIFO
+    type: Literal["asha", "pbt", "pb2", "none"] = "asha"
     grace_period: int | None = field(default=None, metadata=bound(gt=0))  # steps before a trial can be stopped (default: run.eval.every)
     reduction_factor: float = field(default=3.0, metadata=bound(gt=1))  # ASHA keeps the top 1/reduction_factor at each rung
     max_t: int | None = None  # steps of a full trial for ASHA (default: run.steps)
@@ -208,7 +210,12 @@ class StudyFile:
     def optuna_searched(self, gan: str) -> bool:
         """Does ``gan`` have an Optuna study (``<study>-<gan>`` in ``optuna.db``)? Not for a grid
         or a PBT population (drawn once, no searcher)."""
-        return self.scheduler.type != "pbt" and self.grid_points(gan) is None
+        return not self.population_based and self.grid_points(gan) is None
+
+    @property
+    def population_based(self) -> bool:
+        """PBT or PB2: a population per GAN whose members copy and perturb each other."""
+        return self.scheduler.type in ("pbt", "pb2")
 
     @property
     def perturbation_interval(self) -> int:

@@ -146,7 +146,7 @@ def build_tuner(study: StudyFile, state: dict):
     """The Tuner of the study's search sweep (see the module docstring)."""
     metric, mode = metric_of(study)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if study.scheduler.type == "pbt":
+    if study.population_based:
         population = {gan: pbt.initial_population(study, gan, sampler_seed(study, gan)) for gan in study.gans}
         searchers = {gan: FixedPoints(population[gan], metric, mode) for gan in study.gans}
     else:
@@ -158,14 +158,14 @@ def build_tuner(study: StudyFile, state: dict):
             return ASHAScheduler(time_attr="step", metric=metric, mode=mode, max_t=study.max_t,
                                  grace_period=study.grace_period,
                                  reduction_factor=study.scheduler.reduction_factor)
-    elif study.scheduler.type == "pbt":
+    elif study.population_based:
         def make(gan):
             return pbt.make_pbt(study, gan, metric, mode, population[gan])
     else:
         def make(gan):
             return FIFOScheduler()
     return make_tuner(study, state, SWEEP_DIR, searcher, PerGanScheduler(make, list(study.gans), metric, mode),
-                      {gan: expected_trials(study, gan) for gan in study.gans}, keep=pbt.KEEP_CHECKPOINTS if study.scheduler.type == "pbt" else 2)
+                      {gan: expected_trials(study, gan) for gan in study.gans}, keep=pbt.KEEP_CHECKPOINTS if study.population_based else 2)
 
 
 def expected_trials(study: StudyFile, gan: str) -> int:

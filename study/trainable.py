@@ -86,7 +86,7 @@ def train_gan(config: dict) -> None:
     if tracker.reused:
         tracker.load_high_water(_metric_keys(cfg, metric))
     record_placement(tracker, run)
-    if study.scheduler == "pbt":
+    if study.scheduler in ("pbt", "pb2"):
         record_pbt(tracker, run, spec.point, copied, trial_id)
 
     evaluator = build_evaluator(run)

@@ -43,7 +43,7 @@ class TrialStudy:
     mode: str | None = None  # "min" | "max" of that metric (None: resolved from the run config)
     rank: dict = field(default_factory=dict)  # RankRule.to_dict(): which evaluation ranks the trial
     repeat_of: str | None = None  # search.repeats: the trial id whose configuration this one repeats
-    scheduler: str = "asha"  # asha | pbt | none
+    scheduler: str = "asha"  # asha | pbt | pb2 | none
 
     @classmethod
     def from_dict(cls, study: dict) -> "TrialStudy":

@@ -213,3 +213,38 @@ def test_pbt_study_exploits_and_records_the_lineage(tmp_path):
         assert max(m.value for m in steps) == 60
     rows = json.loads((tmp_path / "studies" / "pbt" / "leaderboard.json").read_text())
     assert [r["gan"] for r in rows] == ["tripletgan"]
+
+
+def test_pb2_uses_the_bounds_of_the_space_and_the_pbt_checks():
+    """scheduler.type = "pb2": Ray's PB2 over the same continuous parameters, bounded by their
+    ranges in the GAN's space; the population checks are PBT's."""
+    from ray.tune.schedulers.pb2 import PB2
+
+    from study.pbt import initial_population, make_pbt, mutations
+    from study.study_file import StudyError, parse_study
+
+    study = _study(type="pb2")
+    population = initial_population(study, "tripletgan", 0)
+    scheduler = make_pbt(study, "tripletgan", "eval/fit", "max", population)
+    assert isinstance(scheduler, PB2) and study.population_based and not study.optuna_searched("tripletgan")
+    bounds = {k: [d.lower, d.upper] for k, d in mutations("tripletgan", "toy").items()}
+    assert scheduler._hyperparam_bounds == bounds and scheduler._perturbation_interval == 20
+    base = {"name": "p", "gans": ["mbgan"], "run": {"data": {"name": "ring8"}}, "scheduler": {"type": "pb2"}}
+    with pytest.raises(StudyError, match="search.repeats = 2: not available with scheduler.type = 'pb2'"):
+        parse_study({**base, "search": {"repeats": 2}})
+    with pytest.raises(StudyError, match="PB2 needs a population of at least 2 per GAN"):
+        parse_study({**base, "search": {"samples_per_gan": 1}})
+
+
+@pytest.mark.slow
+def test_pb2_study_trains_its_population_to_the_end(tmp_path):
+    out, state, client, runs = run_study_file(tmp_path, "pb2", STUDY.replace('name = "pbt"', 'name = "pb2"')
+                                              .replace('type = "pbt"', 'type = "pb2"')
+                                              .replace("resample_probability = 0.5\n", ""))
+    assert len(runs) == 2 and all(r.info.status == "FINISHED" for r in runs), out[-2000:]
+    bounds = {k: (d.lower, d.upper) for k, d in __import__("study.pbt").pbt.mutations("tripletgan", "toy").items()}
+    for run in runs:
+        assert max(m.value for m in client.get_metric_history(run.info.run_id, "trained/steps")) == 60
+        for key, (low, high) in bounds.items():  # every start and every exploit stays in the space
+            values = [m.value for m in client.get_metric_history(run.info.run_id, f"pbt/{key}")]
+            assert values and all(low <= v <= high for v in values)
