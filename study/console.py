@@ -29,6 +29,7 @@ from ray import tune
 
 from study.routing import trial_gan
 from trainables.metric_names import DIVERGED, STEP
+from trainables.ranking import better
 
 BAR = 20  # characters of the progress bar
 EVERY_S = 90.0  # seconds between two progress blocks (the quickstart: about 5)
@@ -106,8 +107,7 @@ class ConsoleView(tune.Callback):
         record = self._trial(trial)
         record["step"] = int(result.get(STEP, record["step"]))
         value = result.get(self.metric)
-        if value is not None and (record["best"] is None or
-                                  (value > record["best"] if self.mode == "max" else value < record["best"])):
+        if value is not None and (record["best"] is None or better(value, record["best"], self.mode)):
             record["best"], record["best_step"] = float(value), record["step"]
 
     def on_trial_complete(self, iteration, trials, trial, **info):
