@@ -153,7 +153,7 @@ class ImageStream:
 
     def next_with_labels(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Next batch: float32 (batch_size, C, H, W) images in [-1, 1] and int64 labels, on ``device``."""
-        loaded = self.held is None and not hasattr(self.dataset, "get_batch")
+        loaded = not hasattr(self.dataset, "get_batch")  # a per-item dataset (never held)
         if not loaded:
             idx = self._current_order()[self.position : self.position + self.batch_size]
         if self.held is not None:  # one gather on the device
