@@ -193,10 +193,10 @@ def part_study(device: str, ctx: dict, args) -> dict:
     """A 2-trial grid25 study at ``resources.gpu`` = args.gpu, 2 at once; each trial's device(s)
     and the longest stretch during which both ran (from the MLflow run times)."""
     import ray
-    from mlflow import MlflowClient
 
     from study.lifecycle import run_study
     from study.study_file import parse_study
+    from study.tracking import TAG_PLACEMENTS, children
 
     doc = {"name": "gpu-check", "gans": ["mmd_rep", "tripletgan"], "max_concurrent": 2,
            "storage_path": str(ctx["work"] / "studies"),
@@ -213,9 +213,8 @@ def part_study(device: str, ctx: dict, args) -> dict:
             ray.shutdown()
     wall = time.time() - t0
     state = json.loads((study.study_dir / "study_state.json").read_text())
-    client = MlflowClient(state["tracking_uri"])
-    runs = client.search_runs([state["experiment_id"]], f"tags.`mlflow.parentRunId` = '{state['parent_run_id']}'")
-    devices = sorted({p["device"] for r in runs for p in json.loads(r.data.tags.get("placements", "[]"))})
+    runs = children(state["tracking_uri"], state["experiment_id"], state["parent_run_id"])
+    devices = sorted({p["device"] for r in runs for p in json.loads(r.data.tags.get(TAG_PLACEMENTS, "[]"))})
     start = max(r.info.start_time for r in runs)
     end = min(r.info.end_time or start for r in runs)
     out = {"trials": len(runs), "devices": devices, "together_s": max(0.0, (end - start) / 1000), "wall_s": wall,

@@ -66,12 +66,14 @@ def spans(study) -> tuple[float, list[tuple[str, float, float]]]:
     """(parent start, [(gan, start, end)]) of a finished study, seconds since the epoch."""
     from mlflow import MlflowClient
 
+    from study.tracking import TAG_GAN, TAG_KIND
+
     state = json.loads((study.study_dir / "study_state.json").read_text())
     client = MlflowClient(state["tracking_uri"])
     runs = client.search_runs([state["experiment_id"]], max_results=10000)
     parent = next(r for r in runs if r.info.run_id == state["parent_run_id"])
-    trials = [(r.data.tags["gan"], r.info.start_time / 1e3, r.info.end_time / 1e3)
-              for r in runs if r.data.tags.get("kind") == "trial"]
+    trials = [(r.data.tags[TAG_GAN], r.info.start_time / 1e3, r.info.end_time / 1e3)
+              for r in runs if r.data.tags.get(TAG_KIND) == "trial"]
     return parent.info.start_time / 1e3, sorted(trials, key=lambda t: t[1])
 
 

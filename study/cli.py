@@ -50,9 +50,7 @@ def cmd_run(args) -> int:
         print(f"# study file: {path}{' (smoke test)' if args.smoke_test else ''}")
         print(yaml.safe_dump(study.to_dict(), sort_keys=False), end="")
         print(f"# study dir: {study.study_dir}\n# MLflow: {study.tracking_uri}")
-        from study.sweep import metric_of
-
-        metric, mode = metric_of(study, study.gans[0])
+        metric, mode = study.objective
         rule = study.rank_rule()
         print(f"# metric: {metric} ({mode}); trials ranked by {rule.by}"
               f"{f' of the last {rule.k}' if rule.by == 'last_k_mean' else ''} of the evaluations "

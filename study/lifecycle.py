@@ -124,18 +124,16 @@ def finish_study(study: StudyFile, state: dict) -> list[dict]:
     for path in files:
         client.log_artifact(parent, str(path))
     if rows:
-        client.set_tag(parent, report.NOTE_TAG, report.front_page(rows, study.name, state["experiment_id"]))
+        client.set_tag(parent, tracking.TAG_NOTE, report.front_page(rows, study.name, state["experiment_id"]))
     for row in rows:  # each GAN's best on the parent (best/<gan>/<metric>), then the study's
         client.log_metric(parent, best_of(f"{row['gan']}/{row['metric']}"), row["value"])
     if rows:
         best = rows[0]
         client.log_metric(parent, best_of(best["metric"]), best["value"])
-        client.set_tag(parent, "best_run_id", best["run_id"])
-        client.set_tag(parent, "best_gan", best["gan"])
+        client.set_tag(parent, tracking.TAG_BEST_RUN_ID, best["run_id"])
+        client.set_tag(parent, tracking.TAG_BEST_GAN, best["gan"])
         if study.mlflow.register_model:
-            version = tracking.register_best(uri, study.name, best["run_id"], {
-                "gan": best["gan"], "metric": best["metric"], "value": best["value"],
-                "step": best["step"], "trial_id": best["trial_id"]})
+            version = tracking.register_best(uri, study.name, best)
             state["registered_model"] = {"name": study.name, "version": version}
     if rows and study.scheduler.type == "asha":
         state["rung_medians"] = report.rung_medians(uri, state["experiment_id"], parent, rows[0]["metric"],

@@ -23,7 +23,7 @@ from study import report
 from study.routing import FixedPoints, PerGanSearcher
 from study.state import write_state
 from study.study_file import StudyFile
-from study.sweep import StudyInterrupted, gan_constants, make_tuner, metric_of, restored_or_new, sweep_complete
+from study.sweep import StudyInterrupted, gan_constants, make_tuner, restored_or_new, sweep_complete
 
 REPEATS_DIR = "repeats"  # the Tune experiment of the repeats, under the study's tune_storage
 _INDEX = re.compile(r"#(\d+)$")  # the k of a search trial's run name "<gan> #<k>"
@@ -67,7 +67,7 @@ def repeat_configs(study: StudyFile, state: dict) -> dict[str, list[dict]]:
 
 
 def build_repeats_tuner(study: StudyFile, state: dict):
-    metric, mode = metric_of(study)
+    metric, mode = study.objective
     configs = repeat_configs(study, state)
     state["repeat_trials"] = sum(map(len, configs.values()))
     searcher = PerGanSearcher({gan: FixedPoints(c, metric, mode) for gan, c in configs.items()},

@@ -275,9 +275,6 @@ def format_importance(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI (Markdown)
-
-
 def front_page(rows: list[dict], study_name: str, experiment_id: str) -> str:
     """The parent run's description (Markdown on the run's page in the MLflow UI): a compact
     leaderboard first (rank, GAN, a link to its best trial, the ranked value, its step, the extra

@@ -48,6 +48,7 @@ Layout (every section and key optional except ``name``)::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,6 +232,15 @@ class StudyFile:
             rungs.append(int(t))
             t *= self.scheduler.reduction_factor
         return rungs
+
+    @functools.cached_property
+    def objective(self) -> tuple[str, str]:
+        """(metric, mode) the study optimises: ``search.metric``, or the dataset's primary metric
+        (one dataset per study, so the same for every GAN); resolved once per study."""
+        from trainables.config import resolve_config
+        from trainables.evaluation import optimised_metric
+
+        return optimised_metric(resolve_config(self.base_run(self.gans[0])), self.search.metric)
 
     def rank_rule(self):
         """The trials' :class:`~trainables.ranking.RankRule`: ``search.rank_by`` / ``rank_k``, and

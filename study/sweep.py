@@ -40,8 +40,6 @@ from study.reconcile import mark_deleted_checkpoints, reconcile_sweep, remove_di
 from study.routing import FixedPoints, PerGanScheduler, PerGanSearcher, trial_label
 from study.study_file import StudyFile
 from study.trainable import train_gan
-from trainables.config import resolve_config
-from trainables.evaluation import optimised_metric
 
 SWEEP_DIR = "sweep"  # the Tune experiment of a study, under its tune_storage
 
@@ -77,7 +75,7 @@ def param_space(study: StudyFile, state: dict) -> dict:
     """The part of every trial config shared by all GANs (the searcher adds the GAN's part); its
     ``study`` entry is the shared part of a :class:`~study.trial_spec.TrialStudy` (metric and mode
     resolved here, once)."""
-    metric, mode = metric_of(study)
+    metric, mode = study.objective
     return {"study": {"tracking_uri": state["tracking_uri"], "experiment_id": state["experiment_id"],
                       "parent_run_id": state["parent_run_id"], "study_name": study.name,
                       "loss_every": study.mlflow.loss_every, "flush_every": study.mlflow.flush_every,
@@ -90,12 +88,6 @@ def gan_constants(study: StudyFile, gan: str) -> dict:
     search kind (merged into every suggestion of its searcher)."""
     return {"run": study.base_run(gan),
             "study": {"gan": gan, "search": "optuna" if study.grid_points(gan) is None else "grid"}}
-
-
-def metric_of(study: StudyFile, gan: str | None = None) -> tuple[str, str]:
-    """(metric, mode) of the sweep: ``search.metric`` or the dataset's primary metric (one
-    dataset per study, so the same for every GAN)."""
-    return optimised_metric(resolve_config(study.base_run(gan or study.gans[0])), study.search.metric)
 
 
 def _gan_searcher(study: StudyFile, gan: str, metric: str, mode: str):
@@ -121,7 +113,7 @@ def make_tuner(study: StudyFile, state: dict, name: str, searcher, scheduler, pl
     ``searcher`` behind the study-wide ConcurrencyLimiter, the trials' MLflow runs closed by the
     driver, the 2 best checkpoints kept (``keep``; + the latest), ``max_failures`` retries,
     ``<gan>_<trial id>`` names; the compact console view, or Tune's table with ``--verbose``."""
-    metric, mode = metric_of(study)
+    metric, mode = study.objective
     closer = TrialRunCloser(state["tracking_uri"], state["experiment_id"], state["parent_run_id"],
                             metric, mode, study.max_steps, study.max_t)
     if console.verbose():
@@ -144,7 +136,7 @@ def make_tuner(study: StudyFile, state: dict, name: str, searcher, scheduler, pl
 
 def build_tuner(study: StudyFile, state: dict):
     """The Tuner of the study's search sweep (see the module docstring)."""
-    metric, mode = metric_of(study)
+    metric, mode = study.objective
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if study.population_based:
         population = {gan: pbt.initial_population(study, gan, sampler_seed(study, gan)) for gan in study.gans}
@@ -208,7 +200,7 @@ def restored_or_new(study: StudyFile, state: dict, name: str, resume: bool, buil
 def run_sweep(study: StudyFile, state: dict, *, resume: bool) -> None:
     """Run (or restore and finish) the study's sweep; raises StudyInterrupted if cut short."""
     tuner = restored_or_new(study, state, SWEEP_DIR, resume, lambda: build_tuner(study, state))
-    metric, mode = metric_of(study)
+    metric, mode = study.objective
     quotas = ", ".join(f"{gan} {expected_trials(study, gan)}" for gan in study.gans)
     print(f"sweep: {total_trials(study)} trials ({quotas}), {max_concurrent(study)} at once, "
           f"metric {metric} ({mode}), {study.max_steps} steps max, scheduler {study.scheduler.type}",

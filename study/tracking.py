@@ -51,6 +51,12 @@ TAG_LAST_ERROR = "last_error"  # "<exception type>: <message>" of the trial's la
 TAG_RESTARTS = "restarts"  # how many times the trial's worker started again (retries, restores)
 TAG_DATASET = "dataset"  # data.name of the run (child) or the study (parent)
 TAG_GANS = "gans"  # parent run: the study's GANs, comma-separated
+TAG_CURVE_ERROR = "curve_error"  # why a child run's curve plot could not be made (the run still closes)
+TAG_NOTE = "mlflow.note.content"  # MLflow's run description (Markdown): the parent run's front page
+TAG_BEST_RUN_ID = "best_run_id"  # parent run: the MLflow run id of the study's best trial
+TAG_BEST_GAN = "best_gan"  # parent run: that trial's GAN
+TAG_RANKED_VALUE = "value"  # registered model version: the ranked value of its primary metric
+TAG_RANKED_STEP = "step"  # registered model version: the step of that checkpoint
 PBT_PREFIX = "pbt/"  # metrics pbt/<param>: a PBT member's hyperparameter values, logged at each (re)start step
 
 SAMPLES_DIR = "samples"  # artifact folder of the per-evaluation sample images
@@ -124,6 +130,23 @@ def find_trial_run(client, experiment_id: str, parent_run_id: str, trial_id: str
                       f"'{parent_run_id}'",
         max_results=1)
     return runs[0] if runs else None
+
+
+def ended_trial_run(study: TrialStudy, trial_id: str):
+    """The trial's MLflow child run if the driver already closed it as ended (FINISHED, or
+    FAILED with ``stop_reason = diverged``), else None.
+
+    A driver SIGKILLed after a trial ended but before Tune's next experiment snapshot leaves
+    that trial RUNNING in the snapshot; the restored sweep starts it again. Such a trial must
+    not train again (nor count a restart, nor report: Optuna refuses values for a finished
+    trial, which would abort the sweep); it returns at once."""
+    run = find_trial_run(client_for(study.tracking_uri), study.experiment_id, study.parent_run_id, trial_id)
+    if run is None:
+        return None
+    reason = run.data.tags.get(TAG_STOP_REASON)
+    if run.info.status == "FINISHED" or (run.info.status == "FAILED" and reason == "diverged"):
+        return run
+    return None
 
 
 class TrialTracker:
@@ -317,7 +340,7 @@ def close_run(uri: str, run_id: str, status: str, reason: str, *, curve: bool = 
         try:
             log_curve(uri, run_id)
         except Exception as exc:  # a plot must never leave the run RUNNING
-            client.set_tag(run_id, "curve_error", str(exc)[:500])
+            client.set_tag(run_id, TAG_CURVE_ERROR, str(exc)[:500])
     client.set_terminated(run_id, status)
 
 
@@ -333,9 +356,10 @@ def kill_running(uri: str, experiment_id: str, parent_run_id: str) -> int:
     return n
 
 
-def register_best(uri: str, name: str, run_id: str, tags: dict) -> int:
+def register_best(uri: str, name: str, row: dict) -> int:
     """Register the best child run's ``checkpoints/`` artifact folder (holding ``best.pt``) as
-    a new version of the registered model ``name``; returns the version number.
+    a new version of the registered model ``name``; ``row`` is its leaderboard row (the version's
+    tags: GAN, primary metric, its ranked value and step, trial id); returns the version number.
 
     MLflow 3's ``mlflow.register_model`` wants a logged model; a plain artifact folder is
     registered with ``MlflowClient.create_model_version(source="runs:/<id>/checkpoints")``,
@@ -347,7 +371,9 @@ def register_best(uri: str, name: str, run_id: str, tags: dict) -> int:
                                                          "config + state; GanRun.from_checkpoint)")
     except MlflowException:
         pass  # already registered: add a version
-    version = client.create_model_version(name, source=f"runs:/{run_id}/{CHECKPOINTS_DIR}",
-                                          run_id=run_id,
+    tags = {TAG_GAN: row["gan"], TAG_PRIMARY: row["metric"], TAG_RANKED_VALUE: row["value"],
+            TAG_RANKED_STEP: row["step"], TAG_TRIAL_ID: row["trial_id"]}
+    version = client.create_model_version(name, source=f"runs:/{row['run_id']}/{CHECKPOINTS_DIR}",
+                                          run_id=row["run_id"],
                                           tags={k: str(v)[:PARAM_VALUE_MAX] for k, v in tags.items()})
     return int(version.version)

@@ -16,28 +16,24 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
-import ray
 import torch
 from ray import tune
 
-from study.tracking import (BEST_NAME, BEST_SAMPLES, CHECKPOINTS_DIR, PBT_PREFIX, SAMPLES_DIR,
-                            TAG_DIVERGED_AT, TAG_DIVERGED_LOSSES, TAG_PBT_LINEAGE, TAG_PLACEMENTS, TAG_RESUMED_FROM,
-                            TAG_STOP_REASON, TrialTracker, client_for, find_trial_run)
+from study.tracking import (BEST_NAME, BEST_SAMPLES, CHECKPOINTS_DIR, SAMPLES_DIR, TAG_DIVERGED_AT,
+                            TAG_DIVERGED_LOSSES, TAG_STOP_REASON, TrialTracker, ended_trial_run)
 from study.trial_checkpoints import load_trial_checkpoint
+from study.trial_records import record_pbt, record_placement
 from study.trial_spec import TrialSpec, TrialStudy
 from trainables import metric_names as M
 from trainables.checkpoint import CHECKPOINT_NAME, save_checkpoint
 from trainables.config import resolve_config
-from trainables.evaluation import build_evaluator, worst_value
+from trainables.evaluation import build_evaluator, logged_keys, worst_value
 from trainables.loop import GanRun
 from trainables.metric_names import STEP
-from trainables.ranking import RankRule
 from trainables.train import Diverged, fit
 
 def _trial_threads() -> int:
@@ -84,7 +80,7 @@ def train_gan(config: dict) -> None:
     tracker = TrialTracker(study, trial_id, trial_name, cfg, spec.point, run_id=run_id)
     metric, mode = tracker.metric, tracker.mode  # the study's metric (search.metric) or the primary one
     if tracker.reused:
-        tracker.load_high_water(_metric_keys(cfg, metric))
+        tracker.load_high_water(logged_keys(cfg, metric))
     record_placement(tracker, run)
     if study.scheduler in ("pbt", "pb2"):
         record_pbt(tracker, run, spec.point, copied, trial_id)
@@ -103,7 +99,7 @@ def train_gan(config: dict) -> None:
         state["evaluations"] = [e for e in state["evaluations"] if e[STEP] < run.step] + [dict(metrics)]
         payload = {**run.checkpoint_payload(best=state["best"]), "mlflow_run_id": tracker.run_id,
                    "trial_id": trial_id, "evaluations": state["evaluations"]}
-        tracker.log_metrics(ranked_metrics(state["evaluations"], evaluator.rank, metric, mode), run.step)
+        tracker.log_metrics(evaluator.rank.ranked_metrics(state["evaluations"], metric, mode), run.step)
         report_evaluation(run, metrics, is_best, payload, tracker, evaluator, work)
 
     try:
@@ -144,34 +140,9 @@ def _restore(run: GanRun, checkpoint, trial_id: str,
     return payload.get("best"), payload.get("mlflow_run_id"), list(payload.get("evaluations") or []), None
 
 
-def record_pbt(tracker: TrialTracker, run: GanRun, point: dict, copied: dict | None, trial_id: str) -> None:
-    """A PBT member's lineage in MLflow: its numeric hyperparameters as ``pbt/<param>`` metrics at
-    this (re)start's step, and for an exploit one more ``pbt_lineage`` entry (the step, the trial
-    and MLflow run it copied, its new values)."""
-    values = {k: float(v) for k, v in point.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    tracker.log_now({PBT_PREFIX + k: v for k, v in values.items()}, run.step)  # also at a step already logged
-    if copied is None:
-        return
-    tracker.append_to_tag(TAG_PBT_LINEAGE, {"step": run.step, "copied_trial": copied.get("trial_id"),
-                                            "copied_run": copied.get("mlflow_run_id"), "values": values})
-    print(f"trial {trial_id}: PBT copied trial {copied.get('trial_id')} at step {run.step}", flush=True)
-
-
-def ranked_metrics(evaluations: list[dict], rule: RankRule, metric: str, mode: str) -> dict:
-    """The trial's ranked checkpoint so far as MLflow metrics: ``best/<m>`` for each evaluation
-    metric at the ranked step (``best/<metric>`` = the ranked value), ``best/step``, and
-    ``trained/steps`` / ``trained/evals`` (progress); only the latter two before any ranks."""
-    out = {M.TRAINED_STEPS: evaluations[-1][STEP], M.TRAINED_EVALS: len(evaluations)}
-    ranked = rule.ranked(evaluations, metric, mode)
-    if ranked is not None:
-        out.update({M.best_of(k): v for k, v in ranked.items() if k != STEP})
-        out[M.BEST_STEP] = ranked[STEP]
-    return out
-
-
 def _already_ended(study: TrialStudy, trial_id: str) -> bool:
     """A restarted trial: did it end before a driver kill (see :func:`ended_run`)?"""
-    ended = ended_run(study, trial_id)
+    ended = ended_trial_run(study, trial_id)
     if ended is not None:
         print(f"trial {trial_id} already ended ({ended.data.tags.get(TAG_STOP_REASON)}, MLflow "
               f"run {ended.info.run_id}): not training it again", flush=True)
@@ -202,39 +173,6 @@ def report_evaluation(run: GanRun, metrics: dict, is_best: bool, payload: dict, 
         shutil.rmtree(ckpt_dir, ignore_errors=True)
 
 
-def placement(run: GanRun) -> dict:
-    """Where this (re)start of the trial runs: Ray node id, host, worker pid, the GPU ids Ray
-    assigned (``CUDA_VISIBLE_DEVICES``), the torch device in use, and the step it starts from."""
-    return {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(),
-            "pid": os.getpid(), "gpu_ids": [str(g) for g in ray.get_gpu_ids()],
-            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-            "device": str(run.device), "step": run.step}
-
-
-def record_placement(tracker: TrialTracker, run: GanRun) -> None:
-    """Append this start to the run's ``placements`` tag (history across retries/restores)."""
-    tracker.append_to_tag(TAG_PLACEMENTS, placement(run))
-    if run.step > 0:
-        tracker.set_tags({TAG_RESUMED_FROM: str(run.step)})
-
-
-def ended_run(study: TrialStudy, trial_id: str):
-    """The trial's MLflow child run if the driver already closed it as ended (FINISHED, or
-    FAILED with ``stop_reason = diverged``), else None.
-
-    A driver SIGKILLed after a trial ended but before Tune's next experiment snapshot leaves
-    that trial RUNNING in the snapshot; the restored sweep starts it again. Such a trial must
-    not train again (nor count a restart, nor report: Optuna refuses values for a finished
-    trial, which would abort the sweep); it returns at once."""
-    run = find_trial_run(client_for(study.tracking_uri), study.experiment_id, study.parent_run_id, trial_id)
-    if run is None:
-        return None
-    reason = run.data.tags.get(TAG_STOP_REASON)
-    if run.info.status == "FINISHED" or (run.info.status == "FAILED" and reason == "diverged"):
-        return run
-    return None
-
-
 def report_divergence(tracker: TrialTracker, exc: Diverged, metric: str, mode: str) -> None:
     """End a diverged trial cleanly: tag its MLflow run (``diverged_at_step``, the offending
     losses), then send Tune one last result holding the metric's finite worst value and
@@ -246,12 +184,3 @@ def report_divergence(tracker: TrialTracker, exc: Diverged, metric: str, mode: s
     tracker.set_tags({TAG_DIVERGED_AT: str(exc.step), TAG_DIVERGED_LOSSES: json.dumps(losses)})
     print(f"trial {tracker.run_id}: {exc}; reporting {metric} = {worst_value(mode)}", flush=True)
     tune.report({metric: worst_value(mode), STEP: exc.step, M.DIVERGED: 1})
-
-
-def _metric_keys(cfg, metric: str) -> list[str]:
-    """Metric keys a trial logs (losses + evaluation metrics), for the resume high-water mark."""
-    keys = [M.LOSS_D, M.LOSS_G] + ([M.LOSS_AE] if cfg.hparams.needs_encoder else [])
-    evals = list(M.metrics_of(M.TOY if cfg.is_toy else M.IMAGES).values())
-    evals += [] if metric in evals else [metric]
-    evals += [M.raw_of(metric)] if cfg.ema.on else []
-    return keys + evals + [M.best_of(k) for k in evals] + [M.BEST_STEP, M.TRAINED_STEPS, M.TRAINED_EVALS]

@@ -116,7 +116,7 @@ def _layer(module: str) -> int:
         return 1
     return {"study.study_file": 1, "study.study_schema": 1, "study.study_checks": 1, "study.study_smoke": 1,
             "study.trial_spec": 1,
-            "study.tracking": 2, "study.trainable": 3, "study.trial_checkpoints": 3}.get(module, 4)
+            "study.tracking": 2, "study.trainable": 3, "study.trial_checkpoints": 3, "study.trial_records": 3}.get(module, 4)
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

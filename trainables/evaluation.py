@@ -42,6 +42,17 @@ def optimised_metric(cfg: RunConfig, metric: str | None = None) -> tuple[str, st
     return (metric, M.mode_of(metric)) if metric else primary_metric(cfg)
 
 
+def logged_keys(cfg: RunConfig, metric: str) -> list[str]:
+    """Every metric key a run of ``cfg`` ranked by ``metric`` logs: its losses, its evaluation
+    metrics (``metric`` too, and its raw generator's value with an EMA), their ``best/`` values,
+    ``best/step`` and the progress counters (a resumed run's high-water mark reads these)."""
+    keys = [M.LOSS_D, M.LOSS_G] + ([M.LOSS_AE] if cfg.hparams.needs_encoder else [])
+    evals = list(M.metrics_of(M.TOY if cfg.is_toy else M.IMAGES).values())
+    evals += [] if metric in evals else [metric]
+    evals += [M.raw_of(metric)] if cfg.ema.on else []
+    return keys + evals + [M.best_of(k) for k in evals] + [M.BEST_STEP, M.TRAINED_STEPS, M.TRAINED_EVALS]
+
+
 def worst_value(mode: str) -> float:
     """A finite worst possible value of a metric (diverged runs report it, never NaN)."""
     return -1.0 if mode == "max" else 1e6

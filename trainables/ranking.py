@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from trainables import metric_names as M
+
 RANK_RULES = ("best", "final", "last_k_mean")
 
 
@@ -73,6 +75,17 @@ class RankRule:
             return None
         at = next(m for m in reversed(evaluations) if m["step"] == chosen[0])
         return {**at, metric: chosen[1]}
+
+    def ranked_metrics(self, evaluations: list[dict], metric: str, mode: str) -> dict:
+        """A run's ranked checkpoint so far as MLflow metrics: ``best/<m>`` for each evaluation
+        metric at the ranked step (``best/<metric>`` = the ranked value), ``best/step``, and
+        ``trained/steps`` / ``trained/evals`` (progress); only the latter two before any ranks."""
+        out = {M.TRAINED_STEPS: evaluations[-1][M.STEP], M.TRAINED_EVALS: len(evaluations)}
+        ranked = self.ranked(evaluations, metric, mode)
+        if ranked is not None:
+            out.update({M.best_of(k): v for k, v in ranked.items() if k != M.STEP})
+            out[M.BEST_STEP] = ranked[M.STEP]
+        return out
 
     def to_dict(self) -> dict:
         return {"by": self.by, "k": self.k, "after": self.after}

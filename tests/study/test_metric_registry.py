@@ -7,7 +7,6 @@ import torch
 
 from study import report
 from study.study_file import parse_study
-from study.trainable import ranked_metrics
 from study.tracking import TrialTracker
 from study.trial_spec import TrialStudy
 from trainables import metric_names as M
@@ -46,7 +45,7 @@ def test_a_registered_metric_reaches_the_evaluation_mlflow_and_the_leaderboard(r
     study = TrialStudy(tracking_uri=uri, experiment_id=exp, parent_run_id=parent, study_name="t", gan="nsgan")
     tracker = TrialTracker(study, "trial_a", "nsgan_trial_a", run.cfg, {})
     tracker.log_metrics({k: v for k, v in metrics.items() if k != M.STEP}, run.step)
-    tracker.log_metrics(ranked_metrics([metrics], RankRule("best"), M.EVAL_FIT, "max"), run.step)
+    tracker.log_metrics(RankRule("best").ranked_metrics([metrics], M.EVAL_FIT, "max"), run.step)
     tracker.flush()
     logged = client.get_run(tracker.run_id).data.metrics
     assert logged[SPREAD] == pytest.approx(metrics[SPREAD]) and M.best_of(SPREAD) in logged

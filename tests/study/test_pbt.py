@@ -119,7 +119,8 @@ def test_an_exploit_loads_the_copy_without_its_history_and_records_the_lineage(t
 
     from study.tracking import TrialTracker
     from study.trial_spec import TrialStudy
-    from study.trainable import _restore, record_pbt
+    from study.trainable import _restore
+    from study.trial_records import record_pbt
     from trainables.checkpoint import CHECKPOINT_NAME, save_checkpoint
     from trainables.loop import GanRun
 

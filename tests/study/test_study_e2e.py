@@ -261,6 +261,10 @@ def test_best_checkpoint_loads_and_sample_writes_png(study_run, tmp_path, capsys
     client = MlflowClient(state["tracking_uri"])
     registered = client.get_model_version("e2e", "1")
     assert registered.run_id == rows[0]["run_id"]
+    from study.tracking import TAG_GAN, TAG_PRIMARY, TAG_RANKED_STEP
+
+    assert (registered.tags[TAG_GAN], registered.tags[TAG_PRIMARY]) == (rows[0]["gan"], rows[0]["metric"])
+    assert int(registered.tags[TAG_RANKED_STEP]) == rows[0]["step"]
     local = client.download_artifacts(rows[0]["run_id"], "checkpoints/best.pt", str(tmp_path))
     run = GanRun.from_checkpoint(local, device="cpu")
     assert run.cfg.gan == rows[0]["gan"] and run.step == rows[0]["step"]

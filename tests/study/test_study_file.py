@@ -271,12 +271,11 @@ def test_gans_and_space_commands(capsys):
 
 
 def test_search_metric_override():
-    from study.sweep import metric_of
-
     study = parse_study(_doc(search={"metric": "eval/modes_20"}))
-    assert metric_of(study, "tripletgan") == ("eval/modes_20", "max")
-    assert metric_of(parse_study(_doc(search={"metric": "eval/kl"})), "tripletgan") == ("eval/kl", "min")
-    assert metric_of(parse_study(_doc()), "tripletgan") == ("eval/fit", "max")
+    assert study.objective == ("eval/modes_20", "max")
+    assert study.objective is study.objective  # resolved once per study
+    assert parse_study(_doc(search={"metric": "eval/kl"})).objective == ("eval/kl", "min")
+    assert parse_study(_doc()).objective == ("eval/fit", "max")
     with pytest.raises(StudyError, match="search.metric"):
         parse_study(_doc(search={"metric": "eval/fid"}))  # no FID on a toy mixture
 

@@ -11,7 +11,6 @@ import yaml
 
 from study.tracking import (PARAM_VALUE_MAX, TAG_GAN, TAG_PARENT, TAG_SEARCHED, TAG_TRIAL_ID,
                             TrialTracker, mlflow_params)
-from study.trainable import ranked_metrics
 from study.trial_spec import TrialSpec, TrialStudy
 from trainables.config import resolve_config
 from trainables.metric_names import LOSS_D, LOSS_G
@@ -61,12 +60,12 @@ def test_ranked_metrics_name_the_ranked_checkpoint():
     """best/<m> at the ranked step for every evaluation metric, best/step, progress counters."""
     evals = [{"step": 0, "eval/fit": 0.9, "eval/hq": 0.7}, {"step": 50, "eval/fit": 0.2, "eval/hq": 0.1},
              {"step": 100, "eval/fit": 0.4, "eval/hq": 0.3}, {"step": 150, "eval/fit": 0.3, "eval/hq": 0.5}]
-    got = ranked_metrics(evals, RankRule("best", after=50), "eval/fit", "max")
+    got = RankRule("best", after=50).ranked_metrics(evals, "eval/fit", "max")
     assert got == {"best/eval/fit": 0.4, "best/eval/hq": 0.3, "best/step": 100,
                    "trained/steps": 150, "trained/evals": 4}
-    assert ranked_metrics(evals[:1], RankRule("best", after=50), "eval/fit", "max") == {
+    assert RankRule("best", after=50).ranked_metrics(evals[:1], "eval/fit", "max") == {
         "trained/steps": 0, "trained/evals": 1}  # the untrained step 0 never ranks
-    mean = ranked_metrics(evals, RankRule("last_k_mean", k=2, after=50), "eval/fit", "max")
+    mean = RankRule("last_k_mean", k=2, after=50).ranked_metrics(evals, "eval/fit", "max")
     assert mean["best/step"] == 150 and mean["best/eval/fit"] == pytest.approx(0.35)
 
 
