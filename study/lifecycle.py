@@ -147,7 +147,7 @@ def analyse(study: StudyFile, rows: list[dict]) -> list[Path]:
     """Each GAN's budget curve (``row["budget"]``) and fANOVA importances
     (``row["importances"]``) added to the leaderboard rows; returns the budget plot's path."""
     curves = budget_curves(rows)
-    storage = f"sqlite:///{study.study_dir.resolve()}/optuna.db"
+    storage = study.optuna_storage
     for row in rows:
         row["budget"] = curves.get(row["gan"])
         row["importances"] = param_importances(f"{study.name}-{row['gan']}", storage)
@@ -193,7 +193,7 @@ def print_summary(study: StudyFile, state: dict, rows: list[dict]) -> None:
         print(f"registered model: models:/{reg['name']}/{reg['version']}")
     print(f"leaderboard: {study.study_dir.resolve() / 'leaderboard.md'}")
     if any(study.optuna_searched(gan) for gan in study.gans):
-        print(f"Optuna studies (one per GAN): optuna-dashboard sqlite:///{study.study_dir.resolve()}/optuna.db   "
+        print(f"Optuna studies (one per GAN): optuna-dashboard {study.optuna_storage}   "
               f"(pip install -e '.[dashboard]')")
     uri = state["tracking_uri"]
     view = runs_view(state["experiment_id"], *(rows[0]["metric"], rows[0]["mode"]) if rows else ())

@@ -21,6 +21,7 @@ import ray
 import torch
 
 from study.study_file import StudyError, StudyFile
+from study.study_schema import hide_password
 from trainables.config import resolve_config
 from trainables.data.dataset_errors import DatasetNotFoundError
 from trainables.data.families import group_of
@@ -83,6 +84,24 @@ def check_tracking(study: StudyFile) -> None:
         raise StudyError(f"mlflow.tracking_uri = {uri!r}: /health did not answer 200")
 
 
+def check_optuna_storage(study: StudyFile) -> None:
+    """``search.storage`` (a database URL) connects: SQLAlchemy opens it and runs one query."""
+    url = study.search.storage
+    if not url or not any(study.optuna_searched(gan) for gan in study.gans):
+        return  # the default sqlite file lives in the (checked) study directory
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(url)
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # a missing driver (ModuleNotFoundError), a refused connection, bad credentials
+        reason = " ".join(str(exc).split())[:300]
+        raise StudyError(f"search.storage = {hide_password(url)!r}: unreachable ({type(exc).__name__}: "
+                         f"{reason})") from None
+
+
 def check_dataset(study: StudyFile) -> None:
     if group_of(study.family) == "toy" or study.data.get("download"):
         return
@@ -126,5 +145,6 @@ def check_cluster(study: StudyFile) -> None:
 def preflight(study: StudyFile) -> None:
     check_storage(study)
     check_tracking(study)
+    check_optuna_storage(study)
     check_dataset(study)
     check_local_resources(study)

@@ -76,7 +76,7 @@ def reconcile_sweep(study: StudyFile, gan: str, state: dict, trial_ids: set[str]
     n_optuna = 0
     if study.optuna_searched(gan):
         searched = optuna.load_study(study_name=f"{study.name}-{gan}",
-                                     storage=f"sqlite:///{study.study_dir.resolve()}/optuna.db")
+                                     storage=study.optuna_storage)
         for trial in searched.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             searched.tell(trial.number, state=optuna.trial.TrialState.FAIL)
             n_optuna += 1

@@ -90,10 +90,23 @@ def _validate_search(study: StudyFile) -> None:
     elif s.grid is not None:
         _check(isinstance(s.grid, str), f"search.grid = {s.grid!r}: expected a grid name or a "
                                          f"mapping {{dotted key: [values]}}")
+    if s.storage is not None:
+        _check(_storage_scheme(s.storage) in STORAGE_SCHEMES,
+               f"search.storage = {s.storage!r}: expected a database URL whose scheme is one of "
+               f"{', '.join(STORAGE_SCHEMES)} (e.g. postgresql://user:password@host:5432/optuna)")
     if s.metric is not None:
         accepted = list(M.metrics_of(M.TOY if group_of(study.family) == "toy" else M.IMAGES).values())
         _check(s.metric in accepted, f"search.metric = {s.metric!r}: accepted values on "
                                      f"{study.dataset_name} are {', '.join(accepted)}")
+
+
+STORAGE_SCHEMES = ("postgresql", "mysql", "sqlite")  # SQLAlchemy dialects Optuna's RDBStorage supports
+
+
+def _storage_scheme(url: str) -> str:
+    """The dialect of a SQLAlchemy URL (``postgresql+psycopg2://`` -> ``postgresql``)."""
+    scheme, sep, _ = url.partition("://")
+    return scheme.split("+")[0] if sep else ""
 
 
 def _validate_gan(study: StudyFile, gan: str) -> None:

@@ -99,6 +99,7 @@ class SearchSection:
     rank_after: int | None = field(default=None, metadata=bound(ge=0))  # earlier evaluations never rank (default: first rung)
     repeats: int = field(default=0, metadata=bound(ge=0))  # after the search: new seeds per top_k configuration of each GAN
     top_k: int = field(default=1, metadata=bound(ge=1))  # configurations of each GAN that `repeats` retrains
+    storage: str | None = None  # Optuna's database (SQLAlchemy URL: postgresql://, mysql://, sqlite:///); default sqlite:///<study dir>/optuna.db
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,16 @@ class MlflowSection:
     loss_every: int = field(default=1, metadata=bound(ge=1))  # log the losses of every n-th step
     flush_every: int = field(default=50, metadata=bound(ge=1))  # steps between two log_batch calls of the losses
     register_model: bool = True  # register the study's best generator under the study name
+
+
+def hide_password(url: str) -> str:
+    """A database URL with its password replaced by ``***`` (unchanged when it has none)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: the checks refuse it anyway
+        return url
 
 
 @dataclass(frozen=True)
@@ -233,6 +244,12 @@ class StudyFile:
             t *= self.scheduler.reduction_factor
         return rungs
 
+    @property
+    def optuna_storage(self) -> str:
+        """The Optuna RDB storage URL of the study's searches (``<study>-<gan>`` each):
+        ``search.storage``, else ``sqlite:///<study dir>/optuna.db``."""
+        return self.search.storage or f"sqlite:///{self.study_dir.resolve()}/optuna.db"
+
     @functools.cached_property
     def objective(self) -> tuple[str, str]:
         """(metric, mode) the study optimises: ``search.metric``, or the dataset's primary metric
@@ -256,6 +273,13 @@ class StudyFile:
         out = dataclasses.asdict(self)
         out["gans"] = list(self.gans)
         out["gan_modules"] = list(self.gan_modules)
+        return out
+
+    def public_dict(self) -> dict:
+        """:meth:`to_dict` with the password of ``search.storage`` masked (what MLflow records)."""
+        out = self.to_dict()
+        if self.search.storage:
+            out["search"]["storage"] = hide_password(self.search.storage)
         return out
 
     def base_run(self, gan: str) -> dict:

@@ -94,7 +94,7 @@ def _gan_searcher(study: StudyFile, gan: str, metric: str, mode: str):
     points = study.grid_points(gan)
     if points is not None:
         return FixedPoints([{"grid_point": p} for p in points], metric, mode)
-    storage = optuna.storages.RDBStorage(f"sqlite:///{study.study_dir.resolve()}/optuna.db")
+    storage = optuna.storages.RDBStorage(study.optuna_storage)
     return OptunaSearch(
         space=search_spaces.bind_space(gan, study.family), metric=metric, mode=mode,
         points_to_evaluate=[search_spaces.default_point(gan, study.family)],

@@ -14,100 +14,27 @@ Run: ``python -m pytest -q tests/study/test_mlflow_server.py``
 from __future__ import annotations
 
 import collections
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+from _servers import group_members, healthy, start_mlflow_server, stop_group
 
 pytestmark = pytest.mark.slow
 
 GAN = "tripletgan"  # one metric-learning GAN, fast on the toy nets
 TRIALS = 2  # children expected under the parent run
 MAX_STEPS, EVAL_EVERY = 40, 20  # budget: evaluations at 0, 20 and 40
-STARTUP_TIMEOUT_S = 90  # until GET /health answers
-STOP_TIMEOUT_S = 20  # SIGTERM to the server's group, then SIGKILL
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of the process group ``pgid`` (from /proc)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state ppid pgrp ...
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
-
-
-def _stop_group(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group (server, uvicorn worker, job runner), SIGKILL after
-    STOP_TIMEOUT_S, and wait until none of its processes is left."""
-    pgid = proc.pid  # start_new_session=True: the server leads its own group
-    for sig, wait_s in ((signal.SIGTERM, STOP_TIMEOUT_S), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            pass
-        deadline = time.time() + wait_s
-        while time.time() < deadline:
-            if proc.poll() is not None and not _group_members(pgid):
-                return
-            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
     """A running ``mlflow server``: yields (url, artifacts folder, process); stopped afterwards."""
     root = tmp_path_factory.mktemp("mlflow_server")
-    artifacts = root / "artifacts"
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(root / "server.log", "w")
-    cmd = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-           "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-           "--artifacts-destination", str(artifacts), "--serve-artifacts"]
-    # No job-execution workers (8 huey processes each importing MLflow: seconds of CPU on 2
-    # cores, and slow to stop); the tracking API, artifacts and the registry do not use them.
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    server = start_mlflow_server(root, f"sqlite:///{root / 'server.db'}")
     try:
-        deadline = time.time() + STARTUP_TIMEOUT_S
-        while not _healthy(url):
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail(f"mlflow server did not answer /health (exit {proc.poll()}):\n"
-                            + (root / "server.log").read_text()[-3000:])
-            time.sleep(0.5)
-        yield {"url": url, "artifacts": artifacts, "proc": proc, "log": root / "server.log"}
+        yield server
     finally:
-        _stop_group(proc)
-        log.close()
+        stop_group(server["proc"])
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +158,7 @@ def test_server_stops_and_leaves_no_process(mlflow_server, study_result):
 
     assert ray.is_initialized() is False  # the study shut down the Ray it started
     proc = mlflow_server["proc"]
-    _stop_group(proc)
+    stop_group(proc)
     assert proc.poll() is not None
-    assert _group_members(proc.pid) == []
-    assert not _healthy(mlflow_server["url"])
+    assert group_members(proc.pid) == []
+    assert not healthy(mlflow_server["url"])
