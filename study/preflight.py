@@ -21,7 +21,6 @@ import ray
 import torch
 
 from study.study_file import StudyError, StudyFile
-from study.study_schema import hide_password
 from trainables.config import resolve_config
 from trainables.data.dataset_errors import DatasetNotFoundError
 from trainables.data.families import group_of
@@ -98,7 +97,7 @@ def check_optuna_storage(study: StudyFile) -> None:
         engine.dispose()
     except Exception as exc:  # a missing driver (ModuleNotFoundError), a refused connection, bad credentials
         reason = " ".join(str(exc).split())[:300]
-        raise StudyError(f"search.storage = {hide_password(url)!r}: unreachable ({type(exc).__name__}: "
+        raise StudyError(f"search.storage = {url!r}: unreachable ({type(exc).__name__}: "
                          f"{reason})") from None
 
 

@@ -93,7 +93,10 @@ def _validate_search(study: StudyFile) -> None:
     if s.storage is not None:
         _check(_storage_scheme(s.storage) in STORAGE_SCHEMES,
                f"search.storage = {s.storage!r}: expected a database URL whose scheme is one of "
-               f"{', '.join(STORAGE_SCHEMES)} (e.g. postgresql://user:password@host:5432/optuna)")
+               f"{', '.join(STORAGE_SCHEMES)} (e.g. postgresql://user@host:5432/optuna)")
+        _check(urlsplit(s.storage).password is None,
+               "search.storage: a password in the URL is refused (it would be stored in the study file, "
+               "state and MLflow); set PGPASSWORD or ~/.pgpass (PostgreSQL) or MYSQL_PWD (MySQL) instead")
     if s.metric is not None:
         accepted = list(M.metrics_of(M.TOY if group_of(study.family) == "toy" else M.IMAGES).values())
         _check(s.metric in accepted, f"search.metric = {s.metric!r}: accepted values on "

@@ -130,16 +130,6 @@ class MlflowSection:
     register_model: bool = True  # register the study's best generator under the study name
 
 
-def hide_password(url: str) -> str:
-    """A database URL with its password replaced by ``***`` (unchanged when it has none)."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not a URL SQLAlchemy reads: the checks refuse it anyway
-        return url
-
-
 @dataclass(frozen=True)
 class StudyFile:
     name: str
@@ -273,13 +263,6 @@ class StudyFile:
         out = dataclasses.asdict(self)
         out["gans"] = list(self.gans)
         out["gan_modules"] = list(self.gan_modules)
-        return out
-
-    def public_dict(self) -> dict:
-        """:meth:`to_dict` with the password of ``search.storage`` masked (what MLflow records)."""
-        out = self.to_dict()
-        if self.search.storage:
-            out["search"]["storage"] = hide_password(self.search.storage)
         return out
 
     def base_run(self, gan: str) -> dict:

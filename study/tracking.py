@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
@@ -106,6 +105,8 @@ def trial_params(cfg_dict: dict, point: dict) -> dict:
 
 def log_config(client, run_id: str, cfg_dict: dict) -> None:
     """The full resolved run config as the run's ``config.yaml`` artifact."""
+    import yaml
+
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / CONFIG_ARTIFACT
         path.write_text(yaml.safe_dump(cfg_dict, sort_keys=False))
@@ -283,19 +284,13 @@ def ensure_experiment(uri: str, name: str, artifact_root: Path | None) -> str:
 
 
 def start_parent(uri: str, experiment_id: str, study, resolved_file: Path) -> str:
-    """Open the study's parent run: tags, flat study params, the resolved study file (both with
-    the password of ``search.storage`` masked)."""
+    """Open the study's parent run: tags, flat study params, the resolved study file."""
     client = client_for(uri)
     run = client.create_run(experiment_id, run_name=study.name,
                             tags={TAG_KIND: "study", TAG_STUDY: study.name,
                                   TAG_GANS: ",".join(study.gans), TAG_DATASET: study.dataset_name})
-    shared = study.public_dict()  # no database password reaches MLflow
-    log_params(client, run.info.run_id, shared)
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / Path(resolved_file).name
-        head = Path(resolved_file).read_text().split("\n", 1)[0]
-        copy.write_text(head + "\n" + yaml.safe_dump(shared, sort_keys=False))
-        client.log_artifact(run.info.run_id, str(copy))
+    log_params(client, run.info.run_id, study.to_dict())
+    client.log_artifact(run.info.run_id, str(resolved_file))
     return run.info.run_id
 
 

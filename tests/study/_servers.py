@@ -135,8 +135,7 @@ def postgres_server(databases=("mlflow",)):
             for name in databases:
                 conn.execute(f"CREATE DATABASE {name}")
         yield {"port": port, "log": log,
-               "url": lambda db, password="": f"postgresql://postgres{':' + password if password else ''}"
-                                              f"@127.0.0.1:{port}/{db}"}
+               "url": lambda db: f"postgresql://postgres@127.0.0.1:{port}/{db}"}
     finally:
         with contextlib.suppress(Exception):
             run("pg_ctl", "-D", str(data / "db"), "-m", "fast", "-w", "stop")
