@@ -47,8 +47,9 @@ def bind_space(gan: str, family: str):
     return functools.partial(get_space(gan), family=family)
 
 
-def default_point(gan: str, family: str) -> dict:
-    """The GAN's paper defaults on ``family`` as a point of its space.
+def default_point(gan: str, family: str, arch: str | None = None) -> dict:
+    """The GAN's paper defaults on ``family`` (with the nets ``arch``, when a study sets
+    ``run.net.arch``: its ``"<family>/<arch>"`` preset applies) as a point of its space.
 
     Takes the fully resolved default config of the family's representative dataset
     (:data:`FAMILY_DATASET`; ``resolve_config(defaults_for(gan, dataset))``, so objective and
@@ -59,7 +60,7 @@ def default_point(gan: str, family: str) -> dict:
     Raises ValueError if a default lies outside its distribution (a space bug).
     """
     check_family(family)
-    defaults = flatten(resolve_config(defaults_for(gan, FAMILY_DATASET[family])).to_dict())
+    defaults = flatten(resolve_config(defaults_for(gan, FAMILY_DATASET[family], arch)).to_dict())
     trial = FixedTrial(defaults)
     get_space(gan)(trial, family=family)
     for name, dist in trial.distributions.items():

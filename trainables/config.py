@@ -239,21 +239,24 @@ TOY_PAPER_NETS: dict[str, dict] = {
 }
 
 
-def defaults_for(gan: str, dataset: str) -> dict:
-    """The nested default config of ``gan`` on ``dataset`` (family defaults, then GAN presets)."""
+def defaults_for(gan: str, dataset: str, arch: str | None = None) -> dict:
+    """The nested default config of ``gan`` on ``dataset`` (family defaults, then GAN presets);
+    with ``arch`` (the user's ``net.arch``; default: the defaults' own), the GAN's
+    ``"<family>/<arch>"`` preset last: settings that belong to those nets on that family."""
     spec = get_gan(gan)
     family = DATA_FAMILIES.get(dataset) if isinstance(dataset, str) else None
     if family is None:
         raise ConfigError(f"data.name = {dataset!r}: accepted values are {', '.join(DATA_FAMILIES)}")
     cfg = deep_merge({"gan": gan, "data": {"name": dataset}}, FAMILY_DEFAULTS[family])
-    return deep_merge(cfg, spec.preset_for(family))
+    cfg = _defaults_for_arch(deep_merge(cfg, spec.preset_for(family)), arch)
+    arch = arch or cfg.get("net", {}).get("arch")
+    return deep_merge(cfg, spec.presets.get(f"{family}/{arch}", {})) if arch else cfg
 
 
-def _defaults_for_arch(defaults: dict, user_net) -> dict:
+def _defaults_for_arch(defaults: dict, arch: str | None) -> dict:
     """The defaults' ``net.kwargs`` are options of the defaults' ``net.arch``: a user who picks
     another arch starts from that arch's own options (e.g. MLGAN on MNIST with
     ``net.arch = "mlp_mnist"`` does not inherit the conv nets' ``width``)."""
-    arch = user_net.get("arch") if isinstance(user_net, dict) else None
     net = defaults.get("net", {})
     if arch is None or arch == net.get("arch") or "kwargs" not in net:
         return defaults
@@ -275,7 +278,9 @@ def resolve_config(user: dict) -> RunConfig:
     dataset = user.get("data", {}).get("name", DataConfig.name) if isinstance(user.get("data", {}), dict) else None
     if dataset is None:
         raise ConfigError("data: expected a mapping")
-    merged = deep_merge(_defaults_for_arch(defaults_for(spec.name, dataset), user.get("net")), user)
+    user_net = user.get("net")
+    arch = user_net.get("arch") if isinstance(user_net, dict) else None
+    merged = deep_merge(defaults_for(spec.name, dataset, arch if isinstance(arch, str) else None), user)
 
     sections = {}
     for name, cls in SECTIONS.items():

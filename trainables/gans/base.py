@@ -121,7 +121,9 @@ class GanSpec:
     paper: str  # seed the GAN comes from
     metric_learning: bool  # one of the five seeds' metric-learning GANs (not a baseline)
     space: Callable | None = None  # Optuna define-by-run space: space(trial, family) -> flat dict
-    presets: dict = field(default_factory=dict)  # "*" | "toy" | "images" | family -> partial config
+    # "*" | "toy" | "images" | family | "<family>/<arch>" (the nets' own settings on that family,
+    # over the family's: applied when the run's net.arch is that arch) -> partial config
+    presets: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.objective, type) and issubclass(self.objective, Objective)):
@@ -137,10 +139,11 @@ class GanSpec:
     def default_variant(self) -> str | None:
         return next(iter(self.variants), None)
 
-    def preset_for(self, family: str) -> dict:
-        """Partial nested config of this GAN on a data family."""
+    def preset_for(self, family: str, arch: str | None = None) -> dict:
+        """Partial nested config of this GAN on a data family (and, with ``arch``, the preset
+        ``"<family>/<arch>"`` of those nets on it, last)."""
         out: dict = {}
-        for key in ("*", group_of(family), family):
+        for key in ("*", group_of(family), family) + ((f"{family}/{arch}",) if arch else ()):
             out = deep_merge(out, self.presets.get(key, {}))
         return out
 
