@@ -12,6 +12,7 @@ import torch.nn as nn
 from trainables import losses as L
 from trainables.gans.axes import family_group, log_float, suggest_optim
 from trainables.gans.base import GanSpec, Objective, fakes, require
+from trainables.gans.presets import SNDCGAN_MNIST_LR
 
 
 @dataclass(frozen=True)
@@ -139,5 +140,6 @@ GAN = GanSpec(
         "toy": {"hparams": {"lambda_r": 1.0, "lambda_p": 0.1, "lambda_m1": 0.1, "lambda_m2": 0.1}},
         "images": {"optim": {"lr_d": 2e-4, "lr_g": 2e-4, "beta1_d": 0.5, "beta2_d": 0.9,
                              "beta1_g": 0.5, "beta2_g": 0.9}},
+        "mnist/sndcgan": {"optim": SNDCGAN_MNIST_LR["gngan"]},
     },
 )

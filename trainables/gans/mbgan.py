@@ -8,7 +8,7 @@ from trainables import losses as L
 from trainables.schema import deep_merge
 from trainables.gans.axes import log_float, suggest_optim
 from trainables.gans.base import GanSpec, Objective, fakes, require
-from trainables.gans.presets import DCGAN_MNIST, IMAGE_ADAM
+from trainables.gans.presets import DCGAN_MNIST, IMAGE_ADAM, SNDCGAN_MNIST_LR
 
 
 @dataclass(frozen=True)
@@ -94,5 +94,6 @@ GAN = GanSpec(
              "images": deep_merge(IMAGE_ADAM, {"data": {"batch_size": 128},
                                                "net": {"z_dim": 100, "z_dist": "uniform01"}}),
              "mnist": {"data": {"batch_size": 128}, "hparams": {"alpha": 200.0},
-                       "net": deep_merge(DCGAN_MNIST, {"z_dim": 100, "z_dist": "normal", "sn": "pim"})}},
+                       "net": deep_merge(DCGAN_MNIST, {"z_dim": 100, "z_dist": "normal", "sn": "pim"})},
+             "mnist/sndcgan": {"optim": SNDCGAN_MNIST_LR["mbgan"]}},
 )

@@ -10,7 +10,7 @@ import torch
 from trainables import losses as L
 from trainables.gans.axes import log_float, suggest_optim
 from trainables.gans.base import GanSpec, Objective, fakes, require
-from trainables.gans.presets import DCGAN_MNIST, IMAGE_ADAM
+from trainables.gans.presets import DCGAN_MNIST, IMAGE_ADAM, SNDCGAN_MNIST_LR
 
 
 @dataclass(frozen=True)
@@ -100,5 +100,7 @@ GAN = GanSpec(
     # 104.5 +- 13.6 (width 1/8, batch 64; benchmarks/results/mnist_class_balance.md).
     presets={"images": IMAGE_ADAM, "toy": {"hparams": {"variant": "center"}},
              "mnist": {"hparams": {"variant": "center", "beta": 20.0}, "optim": {"lr_d": 1e-4, "lr_g": 1e-4},
-                       "data": {"batch_size": 64}, "net": DCGAN_MNIST}},
+                       "data": {"batch_size": 64}, "net": DCGAN_MNIST},
+             # spectral norm in D, as MBGAN's: measured with it (benchmarks/results/mnist_sndcgan_lr.md)
+             "mnist/sndcgan": {"optim": SNDCGAN_MNIST_LR["mlgan"], "net": {"sn": "pim"}}},
 )

@@ -2,7 +2,7 @@
 
 import pytest
 
-from trainables.config import flatten, resolve_config, unflatten
+from trainables.config import deep_merge, flatten, resolve_config, unflatten
 
 from trainables.schema import ConfigError
 import importlib
@@ -56,8 +56,8 @@ def test_register_rejects_duplicates_and_wrong_types():
     ("tripletgan", "cifar10", {"hparams.margin": 1.6, "hparams.embed_dim": 64, "data.batch_size": 256}),
     ("tripletgan", "stl10", {"hparams.margin": 1.6, "hparams.embed_dim": 128, "optim.lr_d": 1e-4}),
     ("mlgan", "mnist", {"hparams.variant": "center", "hparams.lam": 1.0, "hparams.beta": 20.0,
-                        "hparams.embed_dim": 5, "optim.lr_d": 1e-4, "optim.lr_g": 1e-4,
-                        "net.arch": "sndcgan", "net.sn": "none", "net.kwargs": {"width": 0.125},
+                        "hparams.embed_dim": 5, "optim.lr_d": 4e-4, "optim.lr_g": 4e-4,
+                        "net.arch": "sndcgan", "net.sn": "pim", "net.kwargs": {"width": 0.125},
                         "data.batch_size": 64}),
     ("mlgan", "cifar10", {"hparams.variant": "vanilla", "hparams.lam": 0.5, "hparams.beta": 0.0,
                           "hparams.embed_dim": 64, "optim.lr_d": 2e-4}),
@@ -160,3 +160,34 @@ def test_another_arch_does_not_inherit_the_default_arch_options():
     assert (wide.arch, wide.kwargs) == ("sndcgan", {"width": 1.0})
     same = resolve_config({"gan": "mbgan", "data": {"name": "mnist"}, "net": {"arch": "sndcgan"}}).net
     assert same.kwargs == {"width": 0.125}
+
+
+def _arch_presets():
+    return [(name, key.split("/")[0], key.split("/")[1], preset) for name, spec in sorted(GANS.items())
+            for key, preset in spec.presets.items() if "/" in key]
+
+
+def test_nets_presets_apply_only_with_their_nets():
+    """A ``"<family>/<arch>"`` preset applies over the family's when the run uses that arch (the
+    user's ``net.arch`` or the defaults'), never with other nets; the user's values still win."""
+    from search_spaces import FAMILY_DATASET, default_point
+
+    cases = _arch_presets()
+    assert {(family, arch) for _, family, arch, _ in cases} >= {("mnist", "sndcgan")}
+    for gan, family, arch, preset in cases:
+        dataset = FAMILY_DATASET[family]
+        flat = flatten(resolve_config({"gan": gan, "data": {"name": dataset}, "net": {"arch": arch}}).to_dict())
+        for key, value in flatten(preset).items():
+            assert flat[key] == value, (gan, key)
+        other = "mlp_mnist" if arch != "mlp_mnist" else "sndcgan"
+        plain = flatten(resolve_config({"gan": gan, "data": {"name": dataset}, "net": {"arch": other}}).to_dict())
+        family_only = flatten(resolve_config({"gan": gan, "data": {"name": dataset}}).to_dict())
+        if family_only["net.arch"] != arch:
+            assert any(plain[k] != v for k, v in flatten(preset).items()), (gan, "preset leaked to other nets")
+        key, value = next(iter(flatten(preset).items()))
+        mine = value * 2 if isinstance(value, float) else value
+        user = flatten(resolve_config(deep_merge({"gan": gan, "data": {"name": dataset}, "net": {"arch": arch}},
+                                                 unflatten({key: mine}))).to_dict())
+        assert user[key] == mine
+        point = default_point(gan, family, arch)  # a study's first trial starts from the same defaults
+        assert all(point[k] == v for k, v in flatten(preset).items() if k in point)
