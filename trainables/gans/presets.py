@@ -19,7 +19,7 @@ DCGAN_MNIST = {"arch": "sndcgan", "sn": "none", "kwargs": {"width": 0.125}}
 # than at the 1e-4 .. 5e-4 the MLPs and the wider DCGANs use. Runs of 3,000 steps, batch 64, EMA
 # 10 kimg: benchmarks/results/mnist_sndcgan_lr.md.
 SNDCGAN_MNIST_LR = {
-    "tripletgan": {"lr_d": 1e-3, "lr_g": 1e-3},
+    "tripletgan": {"lr_d": 2e-3, "lr_g": 2e-3},
     "gngan": {"lr_d": 4e-4, "lr_g": 4e-4},
     "mlgan": {"lr_d": 4e-4, "lr_g": 4e-4},
     "mbgan": {"lr_d": 4e-4, "lr_g": 4e-4},
