@@ -66,7 +66,7 @@ def initial_population(study: StudyFile, gan: str, seed: int) -> list[dict]:
         return [dict(p) for p in points]
     space = search_spaces.bind_space(gan, study.family)
     draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
-    population = [search_spaces.default_point(gan, study.family, study.run.net.get("arch"))]
+    population = [study.default_point(gan)]
     while len(population) < study.samples:
         trial = draws.ask()
         space(trial)

@@ -128,7 +128,7 @@ def _validate_gan(study: StudyFile, gan: str) -> None:
            f"search.top_k = {study.search.top_k}: must be <= the trials of {gan} ({trials})")
     if points is None:
         try:
-            point = search_spaces.default_point(gan, study.family, study.run.net.get("arch"))
+            point = study.default_point(gan)
         except ValueError as exc:
             raise StudyError(f"search ({gan}): {exc}") from None
         _resolve(search_spaces.point_config(base, point), gan)

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import search_spaces
 from search_spaces import grids
 from trainables.config import DATA_FAMILIES, DataConfig, EvalConfig, RunConfig
 from trainables.ranking import RankRule
@@ -239,6 +240,11 @@ class StudyFile:
         """The Optuna RDB storage URL of the study's searches (``<study>-<gan>`` each):
         ``search.storage``, else ``sqlite:///<study dir>/optuna.db``."""
         return self.search.storage or f"sqlite:///{self.study_dir.resolve()}/optuna.db"
+
+    def default_point(self, gan: str) -> dict:
+        """The first point of ``gan``'s search: its defaults on the study's family with the
+        study's nets (``run.net.arch``), as a point of its space."""
+        return search_spaces.default_point(gan, self.family, self.run.net.get("arch"))
 
     @functools.cached_property
     def objective(self) -> tuple[str, str]:

@@ -97,7 +97,7 @@ def _gan_searcher(study: StudyFile, gan: str, metric: str, mode: str):
     storage = optuna.storages.RDBStorage(study.optuna_storage)
     return OptunaSearch(
         space=search_spaces.bind_space(gan, study.family), metric=metric, mode=mode,
-        points_to_evaluate=[search_spaces.default_point(gan, study.family, study.run.net.get("arch"))],
+        points_to_evaluate=[study.default_point(gan)],
         sampler=_sampler(study, gan), storage=storage, study_name=f"{study.name}-{gan}")
 
 

@@ -140,7 +140,7 @@ def ended_trial_run(study: TrialStudy, trial_id: str):
     that trial RUNNING in the snapshot; the restored sweep starts it again. Such a trial must
     not train again (nor count a restart, nor report: Optuna refuses values for a finished
     trial, which would abort the sweep); it returns at once."""
-    run = find_trial_run(client_for(study.tracking_uri), study.experiment_id, study.parent_run_id, trial_id)
+    run = find_child(study.tracking_uri, study.experiment_id, study.parent_run_id, trial_id)
     if run is None:
         return None
     reason = run.data.tags.get(TAG_STOP_REASON)

@@ -250,7 +250,7 @@ def defaults_for(gan: str, dataset: str, arch: str | None = None) -> dict:
     cfg = deep_merge({"gan": gan, "data": {"name": dataset}}, FAMILY_DEFAULTS[family])
     cfg = _defaults_for_arch(deep_merge(cfg, spec.preset_for(family)), arch)
     arch = arch or cfg.get("net", {}).get("arch")
-    return deep_merge(cfg, spec.presets.get(f"{family}/{arch}", {})) if arch else cfg
+    return deep_merge(cfg, spec.nets_preset(family, arch)) if arch else cfg
 
 
 def _defaults_for_arch(defaults: dict, arch: str | None) -> dict:

@@ -42,16 +42,11 @@ quantile_fraction = 0.5
 """
 
 
-def _children(client, state):
-    return client.search_runs([state["experiment_id"]],
-                              filter_string=f"tags.`mlflow.parentRunId` = '{state['parent_run_id']}'")
-
-
 @pytest.mark.parametrize("kind", ["pbt", "pb2"])
 def test_population_resumes_after_a_driver_kill(tmp_path, kind):
     from mlflow import MlflowClient
 
-    from study.tracking import TAG_PBT_LINEAGE, TAG_TRIAL_ID
+    from study.tracking import TAG_PBT_LINEAGE, TAG_TRIAL_ID, children
     from trainables.train import eval_steps
 
     name = f"pop_{kind}"
@@ -67,7 +62,7 @@ def test_population_resumes_after_a_driver_kill(tmp_path, kind):
         try:
             state = json.loads((study_dir / "study_state.json").read_text())
             client = MlflowClient(state["tracking_uri"])
-            runs = _children(client, state)
+            runs = children(state["tracking_uri"], state["experiment_id"], state["parent_run_id"])
             steps = {r.info.run_id: max((m.step for m in client.get_metric_history(r.info.run_id, "eval/fit")),
                                         default=-1) for r in runs}
         except Exception:  # not created yet
@@ -77,7 +72,7 @@ def test_population_resumes_after_a_driver_kill(tmp_path, kind):
             os.kill(proc.pid, signal.SIGKILL)  # mid-population: past a perturbation, before the end
             killed = True
             before = {r.data.tags[TAG_TRIAL_ID]: json.loads(r.data.tags.get(TAG_PBT_LINEAGE, "[]"))
-                      for r in _children(client, state)}
+                      for r in children(state["tracking_uri"], state["experiment_id"], state["parent_run_id"])}
             break
         time.sleep(0.3)
     proc.wait(timeout=60)
@@ -89,7 +84,8 @@ def test_population_resumes_after_a_driver_kill(tmp_path, kind):
     state = json.loads((study_dir / "study_state.json").read_text())
     assert state["status"] == "done"
     client = MlflowClient(state["tracking_uri"])
-    live = [r for r in _children(client, state) if r.data.tags.get("stop_reason") != "orphaned"]
+    live = [r for r in children(state["tracking_uri"], state["experiment_id"], state["parent_run_id"])
+            if r.data.tags.get("stop_reason") != "orphaned"]
     assert sorted(r.data.tags[TAG_TRIAL_ID] for r in live) == sorted(before)  # the same members, each once
     expected = eval_steps(0, MAX_STEPS, EVAL_EVERY)
     for run in live:

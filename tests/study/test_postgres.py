@@ -89,23 +89,18 @@ def two_studies(stores):
                      read_state(side_study.study_dir)), "side_out": out}
 
 
-def _children(client, state):
-    return client.search_runs([state["experiment_id"]], f"tags.`mlflow.parentRunId` = '{state['parent_run_id']}'",
-                              max_results=1000)
-
-
 @pytest.mark.parametrize("name,plan", [("wide", WIDE), ("side", SIDE)])
 def test_every_run_metric_step_and_artifact_once(stores, two_studies, name, plan):
     from mlflow import MlflowClient
 
-    from study.tracking import TAG_GAN, TAG_TRIAL_ID
+    from study.tracking import TAG_GAN, TAG_TRIAL_ID, children
     from trainables.metric_names import LOSS_D
     from trainables.train import eval_steps
 
     study, rows, state = two_studies[name]
     client = MlflowClient(stores["server"]["url"])
     assert state["tracking_uri"] == stores["server"]["url"] and state["status"] == "done"
-    runs = _children(client, state)
+    runs = children(state["tracking_uri"], state["experiment_id"], state["parent_run_id"])
     assert collections.Counter(r.data.tags[TAG_GAN] for r in runs) == {g: plan["trials"] for g in plan["gans"]}
     assert len({r.data.tags[TAG_TRIAL_ID] for r in runs}) == len(runs)
     assert {r.info.status for r in runs} == {"FINISHED"}

@@ -139,13 +139,17 @@ class GanSpec:
     def default_variant(self) -> str | None:
         return next(iter(self.variants), None)
 
-    def preset_for(self, family: str, arch: str | None = None) -> dict:
-        """Partial nested config of this GAN on a data family (and, with ``arch``, the preset
-        ``"<family>/<arch>"`` of those nets on it, last)."""
+    def preset_for(self, family: str) -> dict:
+        """Partial nested config of this GAN on a data family."""
         out: dict = {}
-        for key in ("*", group_of(family), family) + ((f"{family}/{arch}",) if arch else ()):
+        for key in ("*", group_of(family), family):
             out = deep_merge(out, self.presets.get(key, {}))
         return out
+
+    def nets_preset(self, family: str, arch: str) -> dict:
+        """Partial nested config of this GAN with the nets ``arch`` on a data family (its
+        ``"<family>/<arch>"`` preset; applied over :meth:`preset_for`)."""
+        return self.presets.get(f"{family}/{arch}", {})
 
     def build_objective(self, hparams: dict):
         """Objective instance from user hparams over the (variant's) defaults; validated."""
