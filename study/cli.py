@@ -31,6 +31,7 @@ from trainables.schema import ConfigError
 QUICKSTART = Path(__file__).with_name("quickstart.toml")  # the built-in study of `study run`
 EXIT_BAD_INPUT = 2  # bad study file / arguments (argparse's own code)
 EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT: resumable
+EXIT_STORE_DOWN = 75  # the tracking store stopped answering (sysexits' EX_TEMPFAIL): resumable
 
 
 def _fail(message: str) -> int:
@@ -40,7 +41,7 @@ def _fail(message: str) -> int:
 
 def cmd_run(args) -> int:
     from study.study_file import load_study
-    from study.lifecycle import StudyInterrupted, run_study
+    from study.lifecycle import StudyInterrupted, TrackingStoreDown, run_study
 
     path = Path(args.study_file) if args.study_file else QUICKSTART
     study = load_study(path, smoke_test=args.smoke_test)
@@ -69,16 +70,22 @@ def cmd_run(args) -> int:
         run_study(study)
     except StudyInterrupted:
         return EXIT_INTERRUPTED
+    except TrackingStoreDown as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_STORE_DOWN
     return 0
 
 
 def cmd_resume(args) -> int:
-    from study.lifecycle import StudyInterrupted, resume_study
+    from study.lifecycle import StudyInterrupted, TrackingStoreDown, resume_study
 
     try:
         resume_study(args.study_dir)
     except StudyInterrupted:
         return EXIT_INTERRUPTED
+    except TrackingStoreDown as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_STORE_DOWN
     return 0
 
 

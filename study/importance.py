@@ -5,7 +5,8 @@ fANOVA fits a random forest of the trials' values on their parameters and splits
 of its prediction into each parameter's share (normalised to sum to 1). Parameters that exist
 only under some variants are left out by Optuna (it uses those every completed trial has). A
 GAN needs at least ``MIN_TRIALS`` completed trials with differing values; grid GANs have no
-Optuna study and get none.
+Optuna study and get none. In a Pareto search (``search.metrics``) the importances are those of
+the first (ranked) metric.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ def param_importances(study_name: str, storage: str) -> dict[str, float] | None:
     except KeyError:  # no such study (a grid GAN)
         return None
     done = searched.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    if len(done) < MIN_TRIALS or len({t.value for t in done}) < 2:
+    if len(done) < MIN_TRIALS or len({t.values[0] for t in done}) < 2:
         return None
     try:
         shares = optuna.importance.get_param_importances(
-            searched, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+            searched, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
+            target=(lambda t: t.values[0]) if len(searched.directions) > 1 else None)
     except (ValueError, RuntimeError):  # e.g. no parameter common to every trial
         return None
     return {name: float(share) for name, share in shares.items()}

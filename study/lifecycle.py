@@ -10,8 +10,9 @@ With ``search.repeats``, the top configurations of each GAN are then retrained w
 (``study.repeats``, ``<study dir>/repeats/``). ``resume_study`` restores an interrupted sweep
 (or the repeats), reusing the parent run and each trial's child.
 At the end: the leaderboard (table + ``leaderboard.md/json`` + parent artifacts), budget curves
-and importances, each GAN's best samples side by side and its trials' curves (``study.figures``), the best generator registered in the MLflow model registry under the study
-name, and the ``mlflow ui`` command to browse it all.
+and importances, each GAN's best samples side by side and its trials' curves (``study.figures``),
+a Pareto search's fronts (``study.pareto``), the best generator registered in the MLflow model
+registry under the study name, and the ``mlflow ui`` command to browse it all.
 """
 
 from __future__ import annotations
@@ -27,15 +28,16 @@ from study.budget import budget_curves, plot_budget_curves
 from study.cluster import start_ray_checked
 from study.figures import CURVES, SIDE_BY_SIDE, best_samples_figure, curves_figure
 from study.importance import format_importances, param_importances
+from study.pareto import PARETO_PLOT, format_pareto, pareto_figure, pareto_trials
 from study.preflight import preflight
 from study.repeats import run_repeats
 from study.state import (RESOLVED_FILE, STATE_FILE, STATE_VERSION, dump_resolved, find_study_dir,
                          load_study_dir, write_state)
 from study.study_file import StudyError, StudyFile
-from study.sweep import StudyInterrupted, run_sweep
+from study.sweep import StudyInterrupted, TrackingStoreDown, run_sweep
 from trainables.metric_names import best_of
 
-__all__ = ["StudyInterrupted", "resume_study", "run_study", "study_leaderboard"]
+__all__ = ["StudyInterrupted", "TrackingStoreDown", "resume_study", "run_study", "study_leaderboard"]
 
 def runs_view(experiment_id: str, metric: str | None = None, mode: str = "max") -> str:
     """The MLflow 3 URL fragment of an experiment's runs table (not its GenAI traces overview),
@@ -103,9 +105,15 @@ def run_gans(study: StudyFile, state: dict, *, resume: bool, started_ray: bool |
         print(f"study {study.name} interrupted ({n} running trials marked KILLED); "
               f"continue it with:\n  study resume {study_dir}", flush=True)
         raise StudyInterrupted(study.name) from None
-    except BaseException:
+    except BaseException as exc:
         state["status"] = "failed"
+        state["wall_s"] = state.get("wall_s", 0.0) + time.time() - t0
         write_state(study_dir, state)
+        if tracking.store_unreachable(exc):
+            raise TrackingStoreDown(
+                f"study {study.name}: the MLflow tracking store {state['tracking_uri']} stopped answering "
+                f"(MLflow gave up after MLFLOW_HTTP_REQUEST_MAX_RETRIES retries); what was recorded is kept: "
+                f"once it answers, finish the study with: study resume {study_dir}") from exc
         tracking.client_for(state["tracking_uri"]).set_terminated(state["parent_run_id"], "FAILED")
         raise
     finally:
@@ -120,11 +128,14 @@ def finish_study(study: StudyFile, state: dict) -> list[dict]:
     rows = report.leaderboard(uri, state["experiment_id"], parent)
     figures = analyse(study, rows) + comparison_figures(study, state, rows)
     files = report.save_leaderboard(rows, study_dir) + figures
+    front = pareto_section(study, state, study_dir)
+    files += [study_dir / PARETO_PLOT] if front else []
     client = tracking.client_for(uri)
     for path in files:
         client.log_artifact(parent, str(path))
     if rows:
-        client.set_tag(parent, tracking.TAG_NOTE, report.front_page(rows, study.name, state["experiment_id"]))
+        client.set_tag(parent, tracking.TAG_NOTE, report.front_page(rows, study.name, state["experiment_id"])
+                       + front.replace(f"![Pareto fronts]({PARETO_PLOT})\n\n", ""))
     for row in rows:  # each GAN's best on the parent (best/<gan>/<metric>), then the study's
         client.log_metric(parent, best_of(f"{row['gan']}/{row['metric']}"), row["value"])
     if rows:
@@ -141,6 +152,20 @@ def finish_study(study: StudyFile, state: dict) -> list[dict]:
     client.set_terminated(parent, "FINISHED")
     print_summary(study, state, rows)
     return rows
+
+
+def pareto_section(study: StudyFile, state: dict, study_dir: Path) -> str:
+    """A Pareto search's fronts (``study.pareto``): ``pareto_front.png`` written and the Markdown
+    section appended to ``leaderboard.md``; returns that section ('' for one metric)."""
+    if not study.pareto:
+        return ""
+    by_gan = pareto_trials(state["tracking_uri"], state["experiment_id"], state["parent_run_id"], study.objectives)
+    if not pareto_figure(by_gan, study.objectives, study_dir / PARETO_PLOT, f"{study.name}: Pareto front per GAN"):
+        return ""
+    section = format_pareto(by_gan, study.objectives, markdown=True)
+    with open(study_dir / "leaderboard.md", "a") as out:
+        out.write(section)
+    return section
 
 
 def analyse(study: StudyFile, rows: list[dict]) -> list[Path]:
@@ -184,6 +209,9 @@ def print_summary(study: StudyFile, state: dict, rows: list[dict]) -> None:
     if importances:
         print("hyperparameter importance (fANOVA share of the metric's variance):\n"
               + format_importances(importances), flush=True)
+    if study.pareto:
+        print("\n" + format_pareto(pareto_trials(state["tracking_uri"], state["experiment_id"],
+                                                  state["parent_run_id"], study.objectives), study.objectives))
     medians = state.get("rung_medians")
     if medians:
         print("ASHA rung medians of " + rows[0]["metric"] + ": "

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import optuna
 import pyarrow.fs
 
 from study import tracking
 from study.study_file import StudyFile, is_uri
-from study.tracking import TAG_STOP_REASON, TAG_TRIAL_ID
+from study.tracking import TAG_SEARCHED, TAG_STOP_REASON, TAG_TRIAL_ID
 from study.trial_checkpoints import DELETED_MARKER, checkpoint_index
 
 ORPHANED = "orphaned"  # stop_reason of an MLflow child whose trial a killed driver lost
@@ -62,13 +64,16 @@ def reconcile_sweep(study: StudyFile, gan: str, state: dict, trial_ids: set[str]
     - MLflow children of ``gan`` whose ``trial_id`` is not a trial of the sweep: closed KILLED
       with ``stop_reason = orphaned`` (kept for inspection, never ranked);
     - Optuna trials of ``<study>-<gan>`` still RUNNING: set FAIL (else the constant-liar TPE
-      keeps treating them as pending, and they would look like extra trials).
+      keeps treating them as pending, and they would look like extra trials);
+    - trials that errored (Optuna was told FAIL) and then finished after ``study resume``
+      restored them: their result added to Optuna (:func:`add_resumed_results`).
 
-    Returns ``{"mlflow": n, "optuna": m}`` (counts of orphans closed).
+    Returns ``{"mlflow": n, "optuna": m, "resumed": k}`` (counts).
     """
     uri = state["tracking_uri"]
     n_runs = 0
-    for run in tracking.children(uri, state["experiment_id"], state["parent_run_id"], gan):
+    runs = tracking.children(uri, state["experiment_id"], state["parent_run_id"], gan)
+    for run in runs:
         if run.data.tags.get(TAG_TRIAL_ID) not in trial_ids:
             if run.data.tags.get(TAG_STOP_REASON) != ORPHANED or run.info.status == "RUNNING":
                 tracking.close_run(uri, run.info.run_id, "KILLED", ORPHANED, curve=False)
@@ -80,7 +85,40 @@ def reconcile_sweep(study: StudyFile, gan: str, state: dict, trial_ids: set[str]
         for trial in searched.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
             searched.tell(trial.number, state=optuna.trial.TrialState.FAIL)
             n_optuna += 1
+        resumed = add_resumed_results(searched, [r for r in runs if r.data.tags.get(TAG_TRIAL_ID) in trial_ids],
+                                      [m for m, _ in study.objectives])
+    else:
+        resumed = 0
     if n_runs or n_optuna:
         print(f"[{gan}] closed {n_runs} orphaned MLflow run(s) and {n_optuna} orphaned Optuna "
               f"trial(s) left by a killed driver", flush=True)
-    return {"mlflow": n_runs, "optuna": n_optuna}
+    return {"mlflow": n_runs, "optuna": n_optuna, "resumed": resumed}
+
+
+FINISHED_REASONS = ("completed", "early_stopped", "max_t")  # stop reasons of a trial with a result
+
+
+def add_resumed_results(searched: optuna.Study, runs: list, metrics: list[str]) -> int:
+    """A trial that errored (e.g. its tracking server was down past MLflow's retry bound) was told
+    FAIL; when ``study resume`` restores and finishes it, Ray's OptunaSearch cannot tell the
+    finished trial ("Cannot tell a FAIL trial"). For each such MLflow run (FINISHED, a stop reason
+    with a result, its searched point equal to a FAIL trial's parameters and to no COMPLETE one),
+    add a COMPLETE trial with those parameters and its last values of ``metrics`` (what
+    OptunaSearch would have told), noting the failed trial's number (``user_attrs.resumed_from``).
+    Returns how many were added."""
+    states = optuna.trial.TrialState
+    trials = searched.get_trials(deepcopy=False, states=(states.FAIL, states.COMPLETE))
+    done = [t.params for t in trials if t.state == states.COMPLETE]
+    added = 0
+    for run in runs:
+        point = json.loads(run.data.tags.get(TAG_SEARCHED) or "{}")
+        failed = [t for t in trials if t.state == states.FAIL and t.params == point]
+        if (run.info.status != "FINISHED" or run.data.tags.get(TAG_STOP_REASON) not in FINISHED_REASONS
+                or not failed or point in done or not all(m in run.data.metrics for m in metrics)):
+            continue
+        searched.add_trial(optuna.trial.create_trial(
+            params=failed[-1].params, distributions=failed[-1].distributions,
+            values=[run.data.metrics[m] for m in metrics], user_attrs={"resumed_from": failed[-1].number}))
+        done.append(point)
+        added += 1
+    return added

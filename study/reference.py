@@ -47,6 +47,7 @@ EXTRA_CHOICES = {
     "gans": lambda: [sf.METRIC_LEARNING, *BUILTIN],
     "search.grid": lambda: [*grids.GRIDS, "{dotted key = [values]}"],
     "search.metric": lambda: sorted({*TOY_KEYS.values(), *IMAGE_KEYS.values()}),
+    "search.metrics": lambda: ["a list of >= 2 of the search.metric values"],
     "name": lambda: [f"matches {schema.NAME_PATTERN.pattern}"],
 }
 # Descriptions of keys whose field has no comment.

@@ -97,10 +97,31 @@ def _validate_search(study: StudyFile) -> None:
         _check(urlsplit(s.storage).password is None,
                "search.storage: a password in the URL is refused (it would be stored in the study file, "
                "state and MLflow); set PGPASSWORD or ~/.pgpass (PostgreSQL) or MYSQL_PWD (MySQL) instead")
+    accepted = list(M.metrics_of(M.TOY if group_of(study.family) == "toy" else M.IMAGES).values())
     if s.metric is not None:
-        accepted = list(M.metrics_of(M.TOY if group_of(study.family) == "toy" else M.IMAGES).values())
         _check(s.metric in accepted, f"search.metric = {s.metric!r}: accepted values on "
                                      f"{study.dataset_name} are {', '.join(accepted)}")
+    if s.metrics is not None:
+        _validate_pareto(study, accepted)
+    for metric in s.metrics or [s.metric]:
+        _check(metric not in (M.EVAL_PRECISION, M.EVAL_RECALL) or study.run.eval.get("prc") is not False,
+               f"search: {metric} is not measured with run.eval.prc = false; set it to true")
+
+
+def _validate_pareto(study: StudyFile, accepted: list[str]) -> None:
+    """``search.metrics``: >= 2 distinct metrics of the dataset, not with ``search.metric``, and a
+    scheduler that needs one metric only to stop trials (ASHA on the first) or none."""
+    s = study.search
+    _check(isinstance(s.metrics, list) and len(s.metrics) >= 2 and len(set(s.metrics)) == len(s.metrics),
+           f"search.metrics = {s.metrics!r}: expected a list of >= 2 distinct metrics (one metric: use search.metric)")
+    _check(s.metric is None, "search.metric: not used with search.metrics (their first is the ranked one); "
+                             "remove one of them")
+    for metric in s.metrics:
+        _check(metric in accepted, f"search.metrics: {metric!r} is not a metric of {study.dataset_name}; "
+                                   f"accepted values are {', '.join(accepted)}")
+    _check(not study.population_based,
+           f"scheduler.type = '{study.scheduler.type}': a Pareto search (search.metrics) accepts asha or none "
+           "(PBT copies the best member by one metric)")
 
 
 STORAGE_SCHEMES = ("postgresql", "mysql", "sqlite")  # SQLAlchemy dialects Optuna's RDBStorage supports

@@ -36,7 +36,8 @@ Layout (every section and key optional except ``name``)::
     [run.perf]  amp (none | bf16), channels_last (conv nets), compile (torch.compile of G and D)
     [run.net], [run.optim], [run.hparams.<gan>]
     [search]    samples_per_gan, sampler (tpe|random), seed, grid (name or {key = [values]}),
-                metric (toy default eval/fit, images eval/fid), rank_by (best|final|last_k_mean),
+                metric (toy default eval/fit, images eval/fid), metrics (>= 2: a Pareto search),
+                rank_by (best|final|last_k_mean),
                 rank_k, rank_after (default: the first ASHA rung), repeats (new seeds for each of
                 the top_k configurations of every GAN, after the search; default 0), top_k
     [scheduler] type (asha|pbt|pb2|none), grace_period, reduction_factor, max_t (steps);
@@ -95,6 +96,7 @@ class SearchSection:
     seed: int = 0  # sampler seed (a parallel study is still not bit-reproducible)
     grid: Any = None  # a named grid (search_spaces.grids.GRIDS) or {dotted key: [values]}
     metric: str | None = None  # metric to optimise (default: the dataset's primary, eval/fit or eval/fid)
+    metrics: list[str] | None = None  # >= 2 metrics: a Pareto search (Optuna multi-objective); the first ranks, stops, saves best.pt
     rank_by: Literal["best", "final", "last_k_mean"] = "best"  # which evaluation ranks a trial
     rank_k: int = field(default=3, metadata=bound(ge=1))  # evaluations averaged by rank_by = "last_k_mean"
     rank_after: int | None = field(default=None, metadata=bound(ge=0))  # earlier evaluations never rank (default: first rung)
@@ -248,12 +250,27 @@ class StudyFile:
 
     @functools.cached_property
     def objective(self) -> tuple[str, str]:
-        """(metric, mode) the study optimises: ``search.metric``, or the dataset's primary metric
-        (one dataset per study, so the same for every GAN); resolved once per study."""
+        """(metric, mode) the study optimises: ``search.metric``, the first of ``search.metrics``,
+        or the dataset's primary metric (one dataset per study, so the same for every GAN);
+        resolved once per study. It ranks trials, drives ASHA and picks ``best.pt``."""
         from trainables.config import resolve_config
         from trainables.evaluation import optimised_metric
 
-        return optimised_metric(resolve_config(self.base_run(self.gans[0])), self.search.metric)
+        first = self.search.metrics[0] if self.search.metrics else self.search.metric
+        return optimised_metric(resolve_config(self.base_run(self.gans[0])), first)
+
+    @property
+    def objectives(self) -> list[tuple[str, str]]:
+        """[(metric, mode)] of a Pareto search (``search.metrics``, each metric's own direction),
+        else ``[objective]``."""
+        from trainables.metric_names import mode_of
+
+        return [(m, mode_of(m)) for m in self.search.metrics] if self.search.metrics else [self.objective]
+
+    @property
+    def pareto(self) -> bool:
+        """True for a multi-objective search (``search.metrics``)."""
+        return len(self.objectives) > 1
 
     def rank_rule(self):
         """The trials' :class:`~trainables.ranking.RankRule`: ``search.rank_by`` / ``rank_k``, and

@@ -2,7 +2,8 @@
 
 - search: per GAN, ``OptunaSearch`` over the GAN's define-by-run space (``GanSpec.space``), the
   paper defaults as first point, a seeded TPE (or random) sampler, persisted in ``optuna.db``
-  under the study name ``<study>-<gan>``; or, for grid studies, the GAN's listed points. The
+  under the study name ``<study>-<gan>`` (a Pareto search, ``search.metrics``: one Optuna
+  objective per metric, multi-objective TPE); or, for grid studies, the GAN's listed points. The
   GANs' searchers sit behind one :class:`~study.routing.PerGanSearcher` (each GAN its equal
   quota of trials, handed out in turn) wrapped in a ``ConcurrencyLimiter`` of
   ``max_concurrent`` trials for the whole study (default: the trials the cluster's nodes hold);
@@ -48,6 +49,11 @@ class StudyInterrupted(RuntimeError):
     """The driver was interrupted (Ctrl-C / SIGINT / SIGUSR1); the study can be resumed."""
 
 
+class TrackingStoreDown(RuntimeError):
+    """The MLflow tracking store stopped answering for longer than MLflow's retries wait; what
+    was recorded is kept and ``study resume`` finishes the study once the store answers."""
+
+
 def sampler_seed(study: StudyFile, gan: str) -> int:
     """The sampler seed of one GAN's search: ``search.seed`` + a stable hash of the GAN name, so
     GANs sharing parameter names (the TTUR axes) do not all draw the same values."""
@@ -80,6 +86,7 @@ def param_space(study: StudyFile, state: dict) -> dict:
                       "parent_run_id": state["parent_run_id"], "study_name": study.name,
                       "loss_every": study.mlflow.loss_every, "flush_every": study.mlflow.flush_every,
                       "metric": metric, "mode": mode, "rank": study.rank_rule().to_dict(),
+                      "objectives": [list(o) for o in study.objectives] if study.pareto else [],
                       "scheduler": study.scheduler.type}}
 
 
@@ -95,6 +102,8 @@ def _gan_searcher(study: StudyFile, gan: str, metric: str, mode: str):
     if points is not None:
         return FixedPoints([{"grid_point": p} for p in points], metric, mode)
     storage = optuna.storages.RDBStorage(study.optuna_storage)
+    if study.pareto:  # Optuna gets every objective (Ray's OptunaSearch: lists of metrics and modes)
+        metric, mode = [m for m, _ in study.objectives], [d for _, d in study.objectives]
     return OptunaSearch(
         space=search_spaces.bind_space(gan, study.family), metric=metric, mode=mode,
         points_to_evaluate=[study.default_point(gan)],
@@ -203,7 +212,9 @@ def run_sweep(study: StudyFile, state: dict, *, resume: bool) -> None:
     metric, mode = study.objective
     quotas = ", ".join(f"{gan} {expected_trials(study, gan)}" for gan in study.gans)
     print(f"sweep: {total_trials(study)} trials ({quotas}), {max_concurrent(study)} at once, "
-          f"metric {metric} ({mode}), {study.max_steps} steps max, scheduler {study.scheduler.type}",
+          f"metric {metric} ({mode})"
+          + (f", Pareto over {', '.join(m for m, _ in study.objectives)}" if study.pareto else "")
+          + f", {study.max_steps} steps max, scheduler {study.scheduler.type}",
           flush=True)
     results = tuner.fit()
     if not sweep_complete(results, total_trials(study)):

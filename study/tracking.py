@@ -72,6 +72,23 @@ def client_for(uri: str) -> MlflowClient:
     return MlflowClient(uri)
 
 
+def store_unreachable(exc: BaseException) -> bool:
+    """Did ``exc`` come from a tracking store that stopped answering after MLflow's own bounded
+    retries (a server refusing connections or timing out: ``requests`` errors; a database
+    locked or gone: SQLAlchemy's ``OperationalError``), anywhere in its chain of causes?"""
+    import requests
+    import sqlalchemy.exc
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                            requests.exceptions.RetryError, sqlalchemy.exc.OperationalError)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def mlflow_params(cfg_dict: dict) -> dict[str, str]:
     """The flat hyperparameters of a resolved config as MLflow params (values cut to
     :data:`PARAM_VALUE_MAX` characters, keys to :data:`PARAM_KEY_MAX`)."""

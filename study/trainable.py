@@ -107,7 +107,7 @@ def train_gan(config: dict) -> None:
             best=state["best"])
         tracker.flush()
     except Diverged as exc:
-        report_divergence(tracker, exc, metric, mode)
+        report_divergence(tracker, exc, [(metric, mode), *study.objectives])
     except BaseException as exc:
         record_error(tracker, exc)
         raise
@@ -173,14 +173,16 @@ def report_evaluation(run: GanRun, metrics: dict, is_best: bool, payload: dict, 
         shutil.rmtree(ckpt_dir, ignore_errors=True)
 
 
-def report_divergence(tracker: TrialTracker, exc: Diverged, metric: str, mode: str) -> None:
+def report_divergence(tracker: TrialTracker, exc: Diverged, objectives: list) -> None:
     """End a diverged trial cleanly: tag its MLflow run (``diverged_at_step``, the offending
-    losses), then send Tune one last result holding the metric's finite worst value and
-    ``diverged = 1`` (no checkpoint: the last good one stays the trial's latest). The trial
+    losses), then send Tune one last result holding the finite worst value of each
+    ``(metric, mode)`` of ``objectives`` (the study's metric, and every metric of a Pareto search)
+    and ``diverged = 1`` (no checkpoint: the last good one stays the trial's latest). The trial
     returns normally, so the study goes on; the driver closes the run FAILED."""
     tracker.buffer = [m for m in tracker.buffer if math.isfinite(m.value)]  # NaN never reaches MLflow
     tracker.flush(exc.step)
     losses = {k: (v if math.isfinite(v) else str(v)) for k, v in exc.losses.items()}
     tracker.set_tags({TAG_DIVERGED_AT: str(exc.step), TAG_DIVERGED_LOSSES: json.dumps(losses)})
-    print(f"trial {tracker.run_id}: {exc}; reporting {metric} = {worst_value(mode)}", flush=True)
-    tune.report({metric: worst_value(mode), STEP: exc.step, M.DIVERGED: 1})
+    worst = {metric: worst_value(mode) for metric, mode in objectives}
+    print(f"trial {tracker.run_id}: {exc}; reporting {worst}", flush=True)
+    tune.report({**worst, STEP: exc.step, M.DIVERGED: 1})

@@ -42,6 +42,7 @@ class TrialStudy:
     metric: str | None = None  # the metric the study optimises (None: the dataset's primary metric)
     mode: str | None = None  # "min" | "max" of that metric (None: resolved from the run config)
     rank: dict = field(default_factory=dict)  # RankRule.to_dict(): which evaluation ranks the trial
+    objectives: list = field(default_factory=list)  # a Pareto search: every [metric, mode] Optuna gets ([] otherwise)
     repeat_of: str | None = None  # search.repeats: the trial id whose configuration this one repeats
     scheduler: str = "asha"  # asha | pbt | pb2 | none
 
