@@ -40,14 +40,46 @@ def get_space(gan: str):
     return get_gan(gan).load_space()
 
 
-def bind_space(gan: str, family: str):
+class PinnedTrial:
+    """A trial whose suggestions of the ``pinned`` names return the pinned values without
+    suggesting them (a study's ``[run]`` fixes those keys: Optuna never searches them, and the
+    space's branches follow a pinned switch); every other call goes to ``trial``."""
+
+    def __init__(self, trial, pinned: dict):
+        self._trial, self._pinned = trial, pinned
+
+    def _pick(self, kind: str, name: str, *args, **kwargs):
+        if name in self._pinned:
+            return self._pinned[name]
+        return getattr(self._trial, kind)(name, *args, **kwargs)
+
+    def suggest_float(self, name, *args, **kwargs):
+        return self._pick("suggest_float", name, *args, **kwargs)
+
+    def suggest_int(self, name, *args, **kwargs):
+        return self._pick("suggest_int", name, *args, **kwargs)
+
+    def suggest_categorical(self, name, *args, **kwargs):
+        return self._pick("suggest_categorical", name, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._trial, name)
+
+
+def _run_space(space, pinned: dict, trial, family: str) -> dict:
+    return space(PinnedTrial(trial, pinned) if pinned else trial, family=family)
+
+
+def bind_space(gan: str, family: str, pinned: dict | None = None):
     """The GAN's space with ``family`` fixed: a picklable ``f(trial) -> dict`` for
-    ``ray.tune.search.optuna.OptunaSearch(space=f)``. Checks both names now."""
+    ``ray.tune.search.optuna.OptunaSearch(space=f)``. Checks both names now. ``pinned``
+    (``{key: value}``, see :class:`PinnedTrial`): keys left out of the search, their values
+    still in every returned point."""
     check_family(family)
-    return functools.partial(get_space(gan), family=family)
+    return functools.partial(_run_space, get_space(gan), dict(pinned or {}), family=family)
 
 
-def default_point(gan: str, family: str, arch: str | None = None) -> dict:
+def default_point(gan: str, family: str, arch: str | None = None, pinned: dict | None = None) -> dict:
     """The GAN's paper defaults on ``family`` (with the nets ``arch``, when a study sets
     ``run.net.arch``: its ``"<family>/<arch>"`` preset applies) as a point of its space.
 
@@ -56,18 +88,19 @@ def default_point(gan: str, family: str, arch: str | None = None) -> dict:
     optimiser dataclass defaults are included), flattens it, and runs the space on an Optuna
     ``FixedTrial`` holding those values: the result holds exactly the parameters the space
     suggests on the default branch (e.g. MLGAN ``vanilla``: no beta), named by their Optuna
-    names (= config keys), ready for ``points_to_evaluate``.
+    names (= config keys), ready for ``points_to_evaluate``; ``pinned`` keys the space owns take
+    their pinned values (and the branch they select).
     Raises ValueError if a default lies outside its distribution (a space bug).
     """
     check_family(family)
     defaults = flatten(resolve_config(defaults_for(gan, FAMILY_DATASET[family], arch)).to_dict())
     trial = FixedTrial(defaults)
-    get_space(gan)(trial, family=family)
+    point = bind_space(gan, family, pinned)(trial)
     for name, dist in trial.distributions.items():
         value = trial.params[name]
         if not within(dist, value):
             raise ValueError(f"{name} = {value!r}: the {gan} default on {family} lies outside {dist}")
-    return dict(trial.params)
+    return dict(point)
 
 
 def within(dist, value) -> bool:
@@ -122,16 +155,16 @@ def _branches(space_fn) -> list[tuple[dict, dict]]:
     return leaves
 
 
-def space_params(gan: str, family: str) -> dict:
+def space_params(gan: str, family: str, pinned: dict | None = None) -> dict:
     """Every parameter of the GAN's space on ``family``: ``{name: {"distribution": <optuna
     distribution>, "when": {switch: (values...)}}}`` in order of first suggestion.
 
     Found by running the space on a recording trial once per combination of categorical
     values; ``when`` lists, for each categorical switch, the values under which the parameter
     exists, and is empty for unconditional parameters (e.g. MLGAN ``hparams.beta`` has
-    ``when = {"hparams.variant": ("center",)}``).
+    ``when = {"hparams.variant": ("center",)}``). ``pinned`` keys are not parameters.
     """
-    leaves = _branches(bind_space(gan, family))
+    leaves = _branches(bind_space(gan, family, pinned))
     out: dict = {}
     for _, dists in leaves:
         for name, dist in dists.items():

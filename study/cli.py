@@ -62,6 +62,9 @@ def cmd_run(args) -> int:
             points = study.grid_points(gan)
             n = study.samples if points is None else len(points)
             print(f"# {gan}: {n} trials ({'grid' if points is not None else study.search.sampler})")
+            pinned = study.pinned(gan) if points is None else {}
+            if pinned:
+                print(f"#   fixed by [run], not searched: {', '.join(f'{k} = {v}' for k, v in pinned.items())}")
         if study.search.repeats:
             print(f"# then repeats: the top {study.search.top_k} configuration(s) of each GAN x "
                   f"{study.search.repeats} new seeds, {study.max_steps} steps each")

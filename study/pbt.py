@@ -35,10 +35,11 @@ KEEP_CHECKPOINTS = None  # every checkpoint of every member is kept: a member co
 # deleted copied checkpoints before they were loaded: "does not exist on storage anymore")
 
 
-def mutations(gan: str, family: str) -> dict:
-    """``{param: tune domain}``: the unconditional float parameters of the GAN's space."""
+def mutations(gan: str, family: str, pinned: dict | None = None) -> dict:
+    """``{param: tune domain}``: the unconditional float parameters of the GAN's space (the
+    ``pinned`` keys left out)."""
     out = {}
-    for name, info in search_spaces.space_params(gan, family).items():
+    for name, info in search_spaces.space_params(gan, family, pinned).items():
         dist = info["distribution"]
         if isinstance(dist, optuna.distributions.FloatDistribution) and not info["when"]:
             out[name] = (tune.loguniform if dist.log else tune.uniform)(dist.low, dist.high)
@@ -64,13 +65,11 @@ def initial_population(study: StudyFile, gan: str, seed: int) -> list[dict]:
     points = study.grid_points(gan)
     if points is not None:
         return [dict(p) for p in points]
-    space = search_spaces.bind_space(gan, study.family)
+    space = search_spaces.bind_space(gan, study.family, study.pinned(gan))
     draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     population = [study.default_point(gan)]
     while len(population) < study.samples:
-        trial = draws.ask()
-        space(trial)
-        population.append(dict(trial.params))
+        population.append(dict(space(draws.ask())))
     return population
 
 
@@ -81,7 +80,8 @@ def make_pbt(study: StudyFile, gan: str, metric: str, mode: str, population: lis
     PB2 (``scheduler.type = "pb2"``, Ray's ``PB2``: Parker-Holder et al. 2020) replaces the random
     explore by a time-varying GP bandit over the same parameters' bounds (``hyperparam_bounds``,
     the ranges of the GAN's space); the exploit, the interval and the lineage are PBT's."""
-    domains = {k: d for k, d in mutations(gan, study.family).items() if all(k in p for p in population)}
+    domains = {k: d for k, d in mutations(gan, study.family, study.pinned(gan)).items()
+               if all(k in p for p in population)}
     if not domains:
         raise ValueError(f"{gan}: its search space has no continuous parameter for PBT to perturb")
     if study.scheduler.type == "pb2":

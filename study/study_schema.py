@@ -57,7 +57,7 @@ from typing import Any, Literal
 
 import search_spaces
 from search_spaces import grids
-from trainables.config import DATA_FAMILIES, DataConfig, EvalConfig, RunConfig
+from trainables.config import DATA_FAMILIES, DataConfig, EvalConfig, RunConfig, flatten
 from trainables.ranking import RankRule
 from trainables.registry import PLUGIN_MODULES
 from trainables.schema import bound
@@ -243,10 +243,16 @@ class StudyFile:
         ``search.storage``, else ``sqlite:///<study dir>/optuna.db``."""
         return self.search.storage or f"sqlite:///{self.study_dir.resolve()}/optuna.db"
 
+    def pinned(self, gan: str) -> dict:
+        """``{key: value}``: the keys of ``gan``'s search space that the study file's ``[run]``
+        sets (e.g. ``run.ema.halflife_kimg = 10``): fixed in every trial, not searched."""
+        owned = search_spaces.space_params(gan, self.family)
+        return {k: v for k, v in flatten(self.base_run(gan)).items() if k in owned}
+
     def default_point(self, gan: str) -> dict:
         """The first point of ``gan``'s search: its defaults on the study's family with the
-        study's nets (``run.net.arch``), as a point of its space."""
-        return search_spaces.default_point(gan, self.family, self.run.net.get("arch"))
+        study's nets (``run.net.arch``) and its :meth:`pinned` values, as a point of its space."""
+        return search_spaces.default_point(gan, self.family, self.run.net.get("arch"), self.pinned(gan))
 
     @functools.cached_property
     def objective(self) -> tuple[str, str]:

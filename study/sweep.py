@@ -2,6 +2,7 @@
 
 - search: per GAN, ``OptunaSearch`` over the GAN's define-by-run space (``GanSpec.space``), the
   paper defaults as first point, a seeded TPE (or random) sampler, persisted in ``optuna.db``
+  (keys the study file's ``[run]`` sets are pinned: in every trial, never searched)
   under the study name ``<study>-<gan>`` (a Pareto search, ``search.metrics``: one Optuna
   objective per metric, multi-objective TPE); or, for grid studies, the GAN's listed points. The
   GANs' searchers sit behind one :class:`~study.routing.PerGanSearcher` (each GAN its equal
@@ -105,7 +106,7 @@ def _gan_searcher(study: StudyFile, gan: str, metric: str, mode: str):
     if study.pareto:  # Optuna gets every objective (Ray's OptunaSearch: lists of metrics and modes)
         metric, mode = [m for m, _ in study.objectives], [d for _, d in study.objectives]
     return OptunaSearch(
-        space=search_spaces.bind_space(gan, study.family), metric=metric, mode=mode,
+        space=search_spaces.bind_space(gan, study.family, study.pinned(gan)), metric=metric, mode=mode,
         points_to_evaluate=[study.default_point(gan)],
         sampler=_sampler(study, gan), storage=storage, study_name=f"{study.name}-{gan}")
 

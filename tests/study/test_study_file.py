@@ -300,3 +300,33 @@ def test_rank_rule_defaults_to_the_first_asha_rung():
         parse_study(_doc(search={"rank_by": "median"}))
     with pytest.raises(StudyError, match="^search.rank_k"):
         parse_study(_doc(search={"rank_k": 0}))
+
+
+def test_searched_keys_set_in_run_are_pinned_in_every_trial(tmp_path):
+    """A key of the GAN's space that the study file's [run] sets is fixed in every trial (the
+    first point, each Optuna suggestion, the PBT mutations) and never searched."""
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    import search_spaces
+    from study.pbt import mutations
+
+    study = parse_study(_doc(run={"ema": {"halflife_kimg": 10.0}, "optim": {"lr_d": 3e-4}}))
+    pinned = study.pinned("tripletgan")
+    assert pinned == {"ema.halflife_kimg": 10.0, "optim.lr_d": 3e-4}
+    first = study.default_point("tripletgan")
+    cfg = resolve_config(search_spaces.point_config(study.base_run("tripletgan"), first))
+    assert (cfg.ema.halflife_kimg, cfg.optim.lr_d) == (10.0, 3e-4)
+    assert first["optim.lr_g"] == parse_study(_doc()).default_point("tripletgan")["optim.lr_g"]  # the rest: defaults
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    searcher = OptunaSearch(space=search_spaces.bind_space("tripletgan", study.family, pinned), metric="eval/fit",
+                            mode="max", storage=optuna.storages.RDBStorage(storage), study_name="pin",
+                            sampler=optuna.samplers.RandomSampler(seed=0))
+    for i in range(4):
+        point = searcher.suggest(f"t{i}")
+        cfg = resolve_config(search_spaces.point_config(study.base_run("tripletgan"), point))
+        assert (cfg.ema.halflife_kimg, cfg.optim.lr_d) == (10.0, 3e-4)
+    searched = optuna.load_study(study_name="pin", storage=storage).trials
+    assert len(searched) == 4 and all("optim.lr_d" not in t.params and "optim.lr_g" in t.params for t in searched)
+    assert "optim.lr_d" not in mutations("tripletgan", study.family, pinned)
+    assert "optim.lr_d" in mutations("tripletgan", study.family)
