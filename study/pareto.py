@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from study.report import titled_table
 from study.tracking import TAG_DIVERGED_AT, TAG_GAN, TAG_REPEAT_OF, TAG_STOP_REASON, TAG_TRIAL_ID, children
 from trainables.metric_names import METRICS, TRAINED_STEPS
 from trainables.plots import new_figure, save_figure
@@ -70,11 +71,7 @@ def format_pareto(by_gan: dict[str, list[dict]], objectives: list[tuple[str, str
                   t["stop_reason"]] for t in front]
     title = (f"Pareto front of each GAN over {', '.join(m for m, _ in objectives)} "
              f"(last evaluation of each trial; {sum(len(t) for t in by_gan.values())} trials)")
-    if markdown:
-        return (f"\n## {title}\n\n![Pareto fronts]({PARETO_PLOT})\n\n| " + " | ".join(head) + " |\n|"
-                + "---|" * len(head) + "\n" + "".join("| " + " | ".join(b) + " |\n" for b in body))
-    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
-    return "\n".join([title] + ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in [head] + body])
+    return titled_table(title, ("Pareto fronts", PARETO_PLOT), head, body, markdown=markdown)
 
 
 def pareto_figure(by_gan: dict[str, list[dict]], objectives: list[tuple[str, str]], path: Path,

@@ -256,8 +256,16 @@ def format_budget(rows: list[dict], *, markdown: bool = False) -> str:
             f"{c['mean'][k - 1]:.4g} [{c['lo'][k - 1]:.3g}, {c['hi'][k - 1]:.3g}]" if k <= c["n"] else "-"
             for k in ks])
     title = f"expected best {rows[0]['metric']} after k trials [95% bootstrap band]"
+    return titled_table(title, ("budget curves", BUDGET_PLOT), head, body, markdown=markdown)
+
+
+def titled_table(title: str, figure: tuple[str, str], head: list[str], body: list[list[str]], *,
+                 markdown: bool) -> str:
+    """A titled table: a Markdown section (``## Title``, the ``(alt text, file)`` figure, the
+    table) or plain text (the title line, then columns padded to their widest cell)."""
     if markdown:
-        return (f"\n## {title[0].upper() + title[1:]}\n\n![budget curves]({BUDGET_PLOT})\n\n| "
+        alt, path = figure
+        return (f"\n## {title[0].upper() + title[1:]}\n\n![{alt}]({path})\n\n| "
                 + " | ".join(head) + " |\n|" + "---|" * len(head) + "\n"
                 + "".join("| " + " | ".join(b) + " |\n" for b in body))
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
