@@ -15,7 +15,7 @@ Helpers here:
 - :func:`default_point`: the paper defaults expressed as a point of the space (first
   ``points_to_evaluate``);
 - :func:`space_params` / :func:`format_space`: every parameter's distribution and condition;
-- :func:`apply_point` / :func:`point_config`: a point merged onto a base config.
+- :func:`apply_point` / :func:`point_config` / :func:`trial_base`: a point merged onto a base config.
 """
 
 from __future__ import annotations
@@ -214,21 +214,26 @@ def apply_point(base: dict, point: dict) -> dict:
 
 
 def point_config(base: dict, point: dict) -> dict:
-    """A trial's nested config: ``base`` (holding ``gan`` and optionally ``data.name``) without
-    the keys the GAN's space owns on that dataset's family, then :func:`apply_point`.
+    """A trial's nested config: :func:`trial_base` of ``base``, then :func:`apply_point`."""
+    return apply_point(trial_base(base), point)
 
-    Dropping the owned keys first makes a conditional parameter that is off in ``point`` fall
+
+def trial_base(base: dict) -> dict:
+    """``base`` (holding ``gan`` and optionally ``data.name``) without the keys the GAN's space
+    owns on that dataset's family: the base run an Optuna trial's point is merged onto.
+
+    Dropping the owned keys first makes a conditional parameter that is off in a point fall
     back to the objective's (variant's) default rather than to a value fixed in ``base``
-    (e.g. a base ``hparams.beta = 20`` must not reach an MLGAN ``vanilla`` trial).
+    (e.g. a base ``hparams.beta = 20`` must not reach an MLGAN ``vanilla`` trial). The driver
+    drops them once (``study.sweep.gan_constants``): a worker only merges the point.
     """
     if not isinstance(base, dict) or "gan" not in base:
         raise ValueError("base: expected a config mapping with a 'gan' key")
-    if base.get("gan_module") is not None:  # a GAN outside trainables/gans (a fresh worker)
+    if base.get("gan_module") is not None:  # a GAN outside trainables/gans
         load_gan_module(base["gan_module"], "gan_module")
     dataset = base.get("data", {}).get("name", DataConfig.name)
     family = DATA_FAMILIES.get(dataset)
     if family is None:
         raise ValueError(f"data.name = {dataset!r}: accepted values are {', '.join(DATA_FAMILIES)}")
     owned = set(space_params(base["gan"], family))
-    kept = unflatten({k: v for k, v in flatten(base).items() if k not in owned})
-    return apply_point(kept, point)
+    return unflatten({k: v for k, v in flatten(base).items() if k not in owned})

@@ -93,9 +93,13 @@ def param_space(study: StudyFile, state: dict) -> dict:
 
 def gan_constants(study: StudyFile, gan: str) -> dict:
     """The constant part of the trial configs of ``gan``: its base run config, its name and its
-    search kind (merged into every suggestion of its searcher)."""
-    return {"run": study.base_run(gan),
-            "study": {"gan": gan, "search": "optuna" if study.grid_points(gan) is None else "grid"}}
+    search kind (merged into every suggestion of its searcher). An Optuna search's base leaves
+    out the keys the GAN's space owns (``search_spaces.trial_base``): the worker merges the
+    suggested point over it, a switched-off conditional key taking its default."""
+    grid = study.grid_points(gan) is not None
+    base = study.base_run(gan)
+    return {"run": base if grid else search_spaces.trial_base(base),
+            "study": {"gan": gan, "search": "grid" if grid else "optuna"}}
 
 
 def _gan_searcher(study: StudyFile, gan: str, metric: str, mode: str):

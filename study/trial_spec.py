@@ -18,12 +18,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-import search_spaces
 from trainables.ranking import RankRule
+from trainables.schema import deep_merge, unflatten
 
 DEFAULT_LOSS_EVERY = 1  # log the losses of every step (MLflow receives them in batches)
 DEFAULT_FLUSH_EVERY = 50  # steps between two MlflowClient.log_batch calls of the losses
-SEARCH_KINDS = ("optuna", "grid")  # how the searched point applies to the base run (see run_config)
+SEARCH_KINDS = ("optuna", "grid")  # where the searched point sits in the trial config (see to_config)
 
 
 @dataclass(frozen=True)
@@ -92,12 +92,9 @@ class TrialSpec:
         return {"run": self.run, "study": self.study.to_dict(), **self.point}
 
     def run_config(self) -> dict:
-        """The nested run config of the trial: the searched point over the base run.
+        """The nested run config of the trial: the searched point (flat keys) merged over the base.
 
-        Optuna studies use ``search_spaces.point_config`` (keys the GAN's space owns are dropped
-        from the base first, so a conditional parameter that is off falls back to its default);
-        grid studies use ``search_spaces.apply_point`` (a plain deep merge: base values of axes
-        the grid does not touch are kept)."""
-        if self.study.search == "grid":
-            return search_spaces.apply_point(self.run, self.point)
-        return search_spaces.point_config(self.run, self.point)
+        An Optuna study's base comes without the keys the GAN's space owns (the driver drops them,
+        ``search_spaces.trial_base``), so a conditional parameter that is off falls back to its
+        default; a grid study's base is whole (axes the grid does not touch keep their values)."""
+        return deep_merge(self.run, unflatten(self.point))

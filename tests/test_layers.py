@@ -162,3 +162,22 @@ def test_config_error_has_one_home():
     tests = [str(p) for p in Path(__file__).parent.rglob("*.py") if p.name != "test_layers.py"
              and pattern.search(p.read_text())]
     assert offenders == [] and tests == []
+
+
+def _closure(module: str) -> set[str]:
+    graph, seen, todo = _graph(top_level_only=False), set(), [module]
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo.extend(graph[m])
+    return seen
+
+
+def test_the_ray_worker_needs_no_search_space():
+    """A trial's worker merges its point over the base run the driver prepared
+    (``study.sweep.gan_constants``): nothing it loads imports the search spaces or Optuna."""
+    worker = _closure("study.trainable")
+    assert "study.trial_spec" in worker and "trainables.config" in worker  # the closure is followed
+    assert not {m for m in worker if m.startswith("search_spaces")}
+    assert not {m for m in worker if "optuna" in _third_party(m)}

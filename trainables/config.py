@@ -212,9 +212,7 @@ FAMILY_DEFAULTS: dict[str, dict] = {
     "toy": {"data": {"batch_size": 100}, "net": {"arch": "toy_pacgan", "z_dim": 2},
             "optim": {"lr_d": 1e-4, "lr_g": 1e-4}, "ema": {"halflife_kimg": 2.5}},
     # TripletGAN appendix B.2: MLPs on 32x32 MNIST, batch 256, lr 5e-4. Image families: no generator
-    # EMA by default (EmaConfig's 0): at 10 kimg (StyleGAN2-ADA / EDM) every metric GAN's domain FID on
-    # MNIST at 3k steps was a little worse than its raw generator's, 25.4 vs 24.0 to 170.3 vs 166.9
-    # (benchmarks/results/mnist_sndcgan.md): generators still improving fast lose to the average's lag.
+    # EMA by default (benchmarks/results/preset_choices.md#image-families-no-generator-ema-by-default).
     "mnist": {"data": {"batch_size": 256}, "net": {"arch": "mlp_mnist", "z_dim": 128},
               "optim": {"lr_d": 5e-4, "lr_g": 5e-4}},
     # SN-DCGAN (Miyato et al.; repulsive-MMD Table S1), batch 64.

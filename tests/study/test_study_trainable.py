@@ -11,6 +11,8 @@ import yaml
 
 from study.tracking import (PARAM_VALUE_MAX, TAG_GAN, TAG_PARENT, TAG_SEARCHED, TAG_TRIAL_ID,
                             TrialTracker, mlflow_params)
+from study.study_file import parse_study
+from study.sweep import gan_constants
 from study.trial_spec import TrialSpec, TrialStudy
 from trainables.config import resolve_config
 from trainables.metric_names import LOSS_D, LOSS_G
@@ -31,8 +33,15 @@ def _config(search: str, point: dict, base_hparams: dict, gan: str = "mlgan") ->
 
 
 def test_optuna_point_over_base_conditional_off_falls_back_to_default():
+    """The driver's base of an Optuna search leaves out the keys the space owns; the worker's
+    merge of a point with the conditional switched off then gives that key its default."""
+    study = parse_study({"name": "t", "gans": ["mlgan"], "run": {"data": {"name": "ring8"}, "steps": 10, "eval": {"every": 5},
+                                                     "hparams": {"mlgan": {"beta": 20.0, "lam": 9.0}}}})
+    constants = gan_constants(study, "mlgan")
+    assert "beta" not in constants["run"].get("hparams", {}) and constants["study"]["search"] == "optuna"
     point = {"hparams.variant": "vanilla", "hparams.lam": 0.7, "optim.lr_d": 3e-4}
-    cfg = resolve_config(TrialSpec.from_config(_config("optuna", point, {"beta": 20.0, "lam": 9.0})).run_config())
+    config = {**constants, "study": {**STUDY, **constants["study"]}, **point}
+    cfg = resolve_config(TrialSpec.from_config(config).run_config())
     assert cfg.hparams.variant == "vanilla" and cfg.hparams.lam == 0.7
     assert cfg.hparams.beta == 0.0  # beta belongs to `center`: the base's 20 must not leak in
     assert cfg.optim.lr_d == 3e-4

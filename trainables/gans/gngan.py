@@ -128,15 +128,8 @@ GAN = GanSpec(
     description="GN-GAN: neighbour-embedding auto-encoder + gradient-matching generator",
     space=space,
     presets={
-        # Toy (PacGAN nets, the toy family's Adam(1e-4, 0.5), batch 100): the paper's toy weights
-        # (Table 1: lambda_p = lambda_m1 = lambda_m2 = 0.1, lambda_r = 1). Measured on seed 0 after
-        # the BatchNorm fix (GNGAN._decode): ring8 7 of 8 modes with >= 20 HQ points, 28.5% HQ at
-        # 4k steps; grid25 12 of 25, 26% HQ, fit 0.27 at 6k (benchmarks/results/mode_coverage.md:
-        # 3 seeds at 10k). The values an equal-budget study had found while reconstructions still
-        # moved G's BatchNorm statistics (lambda_r 6.4, lambda_p 0.15, lambda_m 0.065 / 0.078,
-        # Adam 4.8e-4 / 2.3e-4, beta1 0.77 / 0.4) did worse with the fix on seed 0: ring8 3 of 8
-        # with >= 20 at 10k (7% HQ); grid25 9 of 25 at 10k (29% HQ). Their lambdas with Adam(1e-4,
-        # 0.5): ring8 6 of 8 at 4k (16% HQ).
+        # Toy: the paper's Table 1 weights (benchmarks/results/preset_choices.md#gn-gan: what an
+        # equal-budget study had found instead, and why it lost).
         "toy": {"hparams": {"lambda_r": 1.0, "lambda_p": 0.1, "lambda_m1": 0.1, "lambda_m2": 0.1}},
         "images": {"optim": {"lr_d": 2e-4, "lr_g": 2e-4, "beta1_d": 0.5, "beta2_d": 0.9,
                              "beta1_g": 0.5, "beta2_g": 0.9}},

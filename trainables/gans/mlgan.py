@@ -83,21 +83,9 @@ GAN = GanSpec(
     name="mlgan", objective=MLGAN, paper="mlgan.txt", metric_learning=True,
     description="MLGAN: intra-class squared L2 vs inter-class L1 embeddings (vanilla/clip/center)",
     space=space,
-    # Toy: on grid25 with the PacGAN nets, vanilla and clip collapse (fit 0.02 at 1k steps) while
-    # the center variant learns (0.08 at 2k): the paper's remedy for collapse is the default there.
-    # MNIST (TripletGAN's MLPs, batch 64, class entropy of 1k digits; ideal 2.30): vanilla stays on
-    # one digit (0.008 at 1.5k steps), clip never leaves it (0.00-0.37 at 3k, clip 0.01 / 0.05,
-    # n_critic 1 or 5), center with Adam 2e-4 reaches 1.35 at 2k then blows up (FID 4452 at 3k,
-    # also with SN or n_critic 5); center with beta 20 and Adam 1e-4 stays finite to 5k (0.99 at
-    # 4k, 0.58 at 5k, seed 2). Its G loss (an L1 distance to random real embeddings) is minimised
-    # by one point, so MLGAN leans on D to spread its samples; but D's center term pulls every real
-    # embedding to the one point mu_data, so nothing in either loss rewards a diverse G. Also tried
-    # (seed 0, 2k steps): BatchNorm in D (net.kwargs.d_norm = "batch") entropy 0.008; n_critic 5
-    # diverges (FID 9970, one digit).
-    # The paper trains MNIST with the DCGAN architecture, not MLPs: with the 32x32 DCGAN-style conv
-    # nets (``sndcgan`` with spectral norm off: G with BatchNorm, a plain conv D) the center variant
-    # spreads over the classes: entropy 2.185 +- 0.017 at 5k steps over seeds 0-2, domain FID
-    # 104.5 +- 13.6 (width 1/8, batch 64; benchmarks/results/mnist_class_balance.md).
+    # Toy: the center variant (vanilla and clip collapse on grid25). MNIST: the paper's DCGAN-style
+    # conv nets (TripletGAN's MLPs stay on one digit), center, beta 20, Adam 1e-4. The runs behind
+    # each choice: benchmarks/results/preset_choices.md#mlgan.
     presets={"images": IMAGE_ADAM, "toy": {"hparams": {"variant": "center"}},
              "mnist": {"hparams": {"variant": "center", "beta": 20.0}, "optim": {"lr_d": 1e-4, "lr_g": 1e-4},
                        "data": {"batch_size": 64}, "net": DCGAN_MNIST},
