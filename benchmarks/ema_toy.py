@@ -28,6 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
+from trainables import metric_names as M  # noqa: E402
 from trainables.config import FAMILY_DEFAULTS  # noqa: E402
 from trainables.ema import GeneratorEMA  # noqa: E402
 from trainables.evaluation import build_evaluator  # noqa: E402
@@ -36,7 +37,7 @@ from trainables.plots import scatter_plot  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 REGISTERED = FAMILY_DEFAULTS["toy"]["ema"]["halflife_kimg"]
-KEYS = ("eval/modes_20", "eval/hq", "eval/fit")
+KEYS = (M.EVAL_MODES_20, M.EVAL_HQ, M.EVAL_FIT)
 # A user mixture no default was tuned on: 12 modes at irregular places and distances, std 0.05.
 IRREGULAR = {"kind": "means", "std": 0.05, "means": [
     [-3.1, 2.7], [-1.2, 3.4], [0.9, 2.2], [3.3, 3.0], [-3.6, -0.4], [-1.4, 0.8], [1.6, -0.3],
@@ -103,7 +104,7 @@ def table(rows: list[dict], args) -> str:
                     cells.append("")
                     continue
                 mean = {k: statistics.mean(r[k] for r in sel) for k in KEYS}
-                cells.append(f"{mean['eval/modes_20']:.1f} / {100 * mean['eval/hq']:.0f}% / {mean['eval/fit']:.3f}")
+                cells.append(f"{mean[M.EVAL_MODES_20]:.1f} / {100 * mean[M.EVAL_HQ]:.0f}% / {mean[M.EVAL_FIT]:.3f}")
             label = "raw" if h == 0 else f"{h:g}" + (" (registered)" if h == REGISTERED else "")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
         lines.append("")

@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
+from trainables import metric_names as M  # noqa: E402
+
 GANS = ("tripletgan", "mlgan", "mbgan", "gngan", "mmd_rep", "nsgan")
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "equal_budget"
 SMOKE = {"gans": ["mmd_rep", "nsgan"], "trials": 2, "steps": 20, "every": 10, "grace": 10}
@@ -32,7 +34,7 @@ def study_doc(args, storage: Path) -> dict:
     return {"name": "equal_budget", "gans": list(args.gans), "storage_path": str(storage),
             "max_concurrent": 2,
             "run": {"steps": args.steps, "data": {"name": "grid25"}, "eval": {"every": args.every}},
-            "search": {"samples_per_gan": args.trials, "seed": 0, "metric": "eval/fit"},
+            "search": {"samples_per_gan": args.trials, "seed": 0, "metric": M.EVAL_FIT},
             "scheduler": {"type": "asha", "grace_period": args.grace, "reduction_factor": 3},
             "mlflow": {"register_model": False}}
 
@@ -70,8 +72,8 @@ def render(args, rows: list[dict], wall: float) -> str:
         config = ", ".join(f"{k.split('.')[-1]}={v:.3g}" if isinstance(v, float) else f"{k.split('.')[-1]}={v}"
                            for k, v in sorted(r["config"].items()))
         best.append(f"| {r['gan']} | {r['trials']} | {r['value']:.3f} | {r['step']} | "
-                    f"{e.get('eval/modes_20', float('nan')):.0f} | {100 * e.get('eval/hq', float('nan')):.1f} | "
-                    f"{e.get('eval/kl', float('nan')):.2f} | {config} |")
+                    f"{e.get(M.EVAL_MODES_20, float('nan')):.0f} | {100 * e.get(M.EVAL_HQ, float('nan')):.1f} | "
+                    f"{e.get(M.EVAL_KL, float('nan')):.2f} | {config} |")
     table = format_budget(rows, markdown=True).replace("![budget curves](budget_curves.png)\n\n", "")
     return head + "\n".join(best) + "\n" + table
 

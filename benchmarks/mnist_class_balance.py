@@ -41,6 +41,7 @@ from trainables.loop import GanRun  # noqa: E402
 from trainables.plots import image_grid  # noqa: E402
 from trainables.registry import metric_learning_gans  # noqa: E402
 from trainables.train import fit  # noqa: E402
+from trainables import metric_names as M  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 DEFAULT_STEPS = 100000  # TripletGAN's table 1 budget
@@ -65,8 +66,8 @@ def train_one(gan: str, seed: int, args) -> dict:
 
     def on_eval(run, metrics, is_best):
         curve.append({k: float(v) for k, v in metrics.items()})
-        print(f"[{gan} seed {seed}] step {run.step}: FID {metrics['eval/fid']:.1f}, entropy "
-              f"{metrics['eval/class_entropy']:.3f}, L2 {metrics['eval/class_l2']:.3f} "
+        print(f"[{gan} seed {seed}] step {run.step}: FID {metrics[M.EVAL_FID]:.1f}, entropy "
+              f"{metrics[M.EVAL_CLASS_ENTROPY]:.3f}, L2 {metrics[M.EVAL_CLASS_L2]:.3f} "
               f"({time.time() - t0:.0f} s)", flush=True)
 
     fit(run, on_eval=on_eval)
@@ -121,11 +122,11 @@ def render(rows: list[dict], args) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for gan in gans:
         mine = [r for r in rows if r["gan"] == gan]
-        ent = [r["eval/class_entropy"] + 0.0 for r in mine]
+        ent = [r[M.EVAL_CLASS_ENTROPY] + 0.0 for r in mine]
         nets = ", ".join(sorted({r.get("nets", "mlp_mnist") for r in mine}))
         lines.append(f"| {gan} | {nets} | {len(mine)} | {_mean_std(ent, 3)} | {min(ent):.3f} | "
-                     f"{_mean_std([r['eval/class_l2'] for r in mine], 3)} | "
-                     f"{_mean_std([r['eval/fid'] for r in mine], 1)} | "
+                     f"{_mean_std([r[M.EVAL_CLASS_L2] for r in mine], 3)} | "
+                     f"{_mean_std([r[M.EVAL_FID] for r in mine], 1)} | "
                      f"{statistics.fmean(r['seconds'] for r in mine):.0f} |")
     for name, (ent, l2) in PUBLISHED.items():
         lines.append(f"| *{name}* (published, 100k steps) | - | - | {ent:.3f} | - | {l2:.3f} | - | - |")
@@ -133,8 +134,8 @@ def render(rows: list[dict], args) -> str:
               "| GAN | seed | step | domain FID | class entropy | L2 to uniform |", "|---|---|---|---|---|---|"]
     for r in rows:
         for m in r["curve"]:
-            lines.append(f"| {r['gan']} | {r['seed']} | {int(m['step'])} | {m['eval/fid']:.1f} | "
-                         f"{m['eval/class_entropy'] + 0.0:.3f} | {m['eval/class_l2']:.3f} |")
+            lines.append(f"| {r['gan']} | {r['seed']} | {int(m['step'])} | {m[M.EVAL_FID]:.1f} | "
+                         f"{m[M.EVAL_CLASS_ENTROPY] + 0.0:.3f} | {m[M.EVAL_CLASS_L2]:.3f} |")
     lines += ["", f"Plot: [{Path(args.out).name}.png]({Path(args.out).name}.png) (first seed's curves)"]
     grids = [(gan, samples_path(args.out, gan)) for gan in gans if samples_path(args.out, gan).is_file()]
     if grids:
@@ -151,8 +152,8 @@ def plot(rows: list[dict], path: Path) -> None:
     first = min(r["seed"] for r in rows)
     for r in (r for r in rows if r["seed"] == first):
         steps = [m["step"] for m in r["curve"]]
-        ax1.plot(steps, [m["eval/fid"] for m in r["curve"]], marker="o", label=r["gan"])
-        ax2.plot(steps, [m["eval/class_entropy"] for m in r["curve"]], marker="o", label=r["gan"])
+        ax1.plot(steps, [m[M.EVAL_FID] for m in r["curve"]], marker="o", label=r["gan"])
+        ax2.plot(steps, [m[M.EVAL_CLASS_ENTROPY] for m in r["curve"]], marker="o", label=r["gan"])
     ax2.axhline(math.log(10), color="gray", linestyle="--", linewidth=1, label="ideal ln 10")
     ax1.set(xlabel="step", ylabel="domain FID", title="domain FID (MNIST classifier)")
     ax1.set_yscale("log")

@@ -20,6 +20,7 @@ import torch
 
 from trainables.config import REPO_ROOT
 from trainables.train import train_to_dir
+from trainables import metric_names as M
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -47,7 +48,7 @@ def main(argv=None) -> int:
         result = train_to_dir(config, run_dir, progress=True)
     seconds = time.time() - t0
     rows = ["| step | domain FID | class entropy (ideal 2.303) | class L2 to uniform |", "|---|---|---|---|"]
-    rows += [f"| {m['step']} | {m['eval/fid']:.1f} | {m['eval/class_entropy']:.3f} | {m['eval/class_l2']:.3f} |"
+    rows += [f"| {m['step']} | {m[M.EVAL_FID]:.1f} | {m[M.EVAL_CLASS_ENTROPY]:.3f} | {m[M.EVAL_CLASS_L2]:.3f} |"
              for m in result.curve]
     text = (f"# {args.gan} on MNIST (t10k split), {args.steps} steps, batch 64, CPU 1 thread, "
             f"{seconds:.0f} s\n\nDomain FID = Frechet distance of the MNIST classifier's 128-d features, "
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
     from trainables.plots import new_figure, save_figure
 
     fig, ax = new_figure()
-    ax.plot([m["step"] for m in result.curve], [m["eval/fid"] for m in result.curve], marker="o")
+    ax.plot([m["step"] for m in result.curve], [m[M.EVAL_FID] for m in result.curve], marker="o")
     ax.set_xlabel("step")
     ax.set_ylabel("domain FID")
     ax.set_title(f"{args.gan} on MNIST")

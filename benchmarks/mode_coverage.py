@@ -42,14 +42,15 @@ import torch  # noqa: E402
 from trainables.evaluation import build_evaluator  # noqa: E402
 from trainables.loop import GanRun  # noqa: E402
 from trainables.registry import GANS, metric_learning_gans  # noqa: E402
+from trainables import metric_names as M  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-KEYS = ("eval/fit", "eval/modes", "eval/modes_20", "eval/hq", "eval/kl")  # measures of the table
+KEYS = (M.EVAL_FIT, M.EVAL_MODES, M.EVAL_MODES_20, M.EVAL_HQ, M.EVAL_KL)  # measures of the table
 DEFAULT_STEPS = 5000  # training iterations per run (toy_modes' budget)
 DEFAULT_SEEDS = (0, 1, 2)  # seeds per (setting, GAN, mixture)
 DEFAULT_STUDY_TRIALS = 8  # trials of each study of the `best` setting
 DEFAULT_STUDY_EVAL = 250  # evaluation interval = ASHA grace period of those studies
-DEFAULT_STUDY_METRIC = "eval/fit"  # the toy default: rewards coverage AND quality in balance
+DEFAULT_STUDY_METRIC = M.EVAL_FIT  # the toy default: rewards coverage AND quality in balance
 REDUCTION_FACTOR = 3  # ASHA keeps the top third at each rung
 STUDY_CONCURRENT = 2  # trials at once in a study (the platform's default)
 SMOKE = {"steps": 20, "seeds": [0], "gans": ["tripletgan", "nsgan"], "best_gans": ["tripletgan"],
@@ -144,10 +145,10 @@ def table(rows: list[dict], studies: dict, header: str) -> str:
         for (gan, setting, steps), g in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 99),
                                                                               kv[0][1] != "defaults", kv[0][2])):
             lines.append(
-                f"| {gan} | {setting} | {steps} | {len(g)} | {_fmt([r.get('eval/fit', float('nan')) for r in g], digits=3)} | "
-                f"{_fmt([r['eval/modes'] for r in g])} | "
-                f"{_fmt([r['eval/modes_20'] for r in g])} | {_fmt([r['eval/hq'] for r in g], 100)} | "
-                f"{_fmt([r['eval/kl'] for r in g], digits=2)} | {_fmt([r['it_per_s'] for r in g], digits=0)} |")
+                f"| {gan} | {setting} | {steps} | {len(g)} | {_fmt([r.get(M.EVAL_FIT, float('nan')) for r in g], digits=3)} | "
+                f"{_fmt([r[M.EVAL_MODES] for r in g])} | "
+                f"{_fmt([r[M.EVAL_MODES_20] for r in g])} | {_fmt([r[M.EVAL_HQ] for r in g], 100)} | "
+                f"{_fmt([r[M.EVAL_KL] for r in g], digits=2)} | {_fmt([r['it_per_s'] for r in g], digits=0)} |")
         if not any(r["setting"] == "best" for r in sub):
             lines.append("| *(setting `best` not run on this mixture)* | | | | | | | | | |")
         for method, by_data in PUBLISHED.items():

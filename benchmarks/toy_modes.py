@@ -24,9 +24,10 @@ import torch
 from trainables.evaluation import build_evaluator
 from trainables.loop import GanRun
 from trainables.registry import GANS
+from trainables import metric_names as M
 
 RESULTS = Path(__file__).resolve().parent / "results"
-KEYS = ("eval/modes", "eval/modes_20", "eval/hq", "eval/kl")
+KEYS = (M.EVAL_MODES, M.EVAL_MODES_20, M.EVAL_HQ, M.EVAL_KL)
 
 
 def run_one(gan: str, data: str, seed: int, steps: int, plot_dir: Path | None) -> dict:
@@ -66,9 +67,9 @@ def table(rows: list[dict], steps: int) -> str:
 
     for (gan, data), group in groups.items():
         lines.append(
-            f"| {gan} | {data} | {len(group)} | {fmt([r['eval/modes'] for r in group], digits=1)} | "
-            f"{fmt([r['eval/modes_20'] for r in group], digits=1)} | {fmt([r['eval/hq'] for r in group], 100, 1)} | "
-            f"{fmt([r['eval/kl'] for r in group])} | {fmt([r['it_per_s'] for r in group], digits=0)} |")
+            f"| {gan} | {data} | {len(group)} | {fmt([r[M.EVAL_MODES] for r in group], digits=1)} | "
+            f"{fmt([r[M.EVAL_MODES_20] for r in group], digits=1)} | {fmt([r[M.EVAL_HQ] for r in group], 100, 1)} | "
+            f"{fmt([r[M.EVAL_KL] for r in group])} | {fmt([r['it_per_s'] for r in group], digits=0)} |")
     lines += ["", "Published (benchmarks.md): GAN 6.3 / 98.2 (ring8), 17.3 / 94.8 (grid25); "
               "PacGAN4 7.8 / 95.9, 24.8 / 93.6; VEEGAN 8 / 52.9, 24.6 / 40.",
               "A perfect sampler scores ~98.9% HQ (the 3-std disc holds 1 - e^-4.5 of a 2D Gaussian)."]

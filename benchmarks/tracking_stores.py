@@ -68,7 +68,7 @@ def _trial(args: tuple) -> dict:
     logging.getLogger("urllib3.connectionpool").addHandler(counter)
     cfg = resolve_config({"gan": "tripletgan", "data": {"name": "ring8"}, "steps": steps})
     study = TrialStudy(tracking_uri=uri, experiment_id=experiment_id, parent_run_id=parent, study_name="stores",
-                       gan="tripletgan", trial_index=index, metric="eval/fit", mode="max")
+                       gan="tripletgan", trial_index=index, metric=M.EVAL_FIT, mode="max")
     barrier.wait()
     failed, t0 = 0, time.time()
     tracker = TrialTracker(study, f"t{index:03d}", f"trial_{index}", cfg, {"optim.lr_d": 1e-4})

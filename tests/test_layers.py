@@ -181,3 +181,16 @@ def test_the_ray_worker_needs_no_search_space():
     assert "study.trial_spec" in worker and "trainables.config" in worker  # the closure is followed
     assert not {m for m in worker if m.startswith("search_spaces")}
     assert not {m for m in worker if "optuna" in _third_party(m)}
+
+
+def test_metric_names_are_written_once():
+    """MLflow metric keys are spelled out only in their tables (trainables.metric_names, the
+    tracking module); every other module, benchmark and tool uses the constants."""
+    import re
+
+    bare = re.compile(r"""["'](eval|eval_raw|best|trained|loss)/[a-z_0-9]+["']""")
+    homes = {ROOT / "trainables" / "metric_names.py", ROOT / "study" / "tracking.py"}
+    files = [p for d in (*PACKAGES, "benchmarks", "tools") for p in (ROOT / d).rglob("*.py") if p not in homes]
+    offenders = [f"{p.relative_to(ROOT)}:{i}" for p in files
+                 for i, line in enumerate(p.read_text().splitlines(), 1) if bare.search(line)]
+    assert len(files) > 100 and offenders == []

@@ -40,6 +40,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a script from anywhere
+
+from trainables import metric_names as M  # noqa: E402
+
 HOST = "mlflow.localhost"  # what the browser uses; the server listens on 127.0.0.1 only
 ML = "workflowType=machine_learning"  # "Model training" UI rather than the GenAI one
 
@@ -119,7 +123,7 @@ def main() -> None:
         raise SystemExit(f"error: {args.study_dir}/leaderboard.json is empty")
     best = board[0]
     exp, parent, best_run = state["experiment_id"], state["parent_run_id"], best["run_id"]
-    sort_key = quote(f"metrics.`best/{best.get('metric', 'eval/fit')}`", safe="")
+    sort_key = quote(f"metrics.`best/{best.get('metric', M.EVAL_FIT)}`", safe="")
     ascending = str(best.get("mode") == "min").lower()
 
     port = args.port or free_port()
