@@ -25,8 +25,8 @@ import functools
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FixedTrial
 
-from trainables.config import (DATA_FAMILIES, DataConfig, defaults_for, deep_merge, flatten,
-                               resolve_config, unflatten)
+from trainables.config import DATA_FAMILIES, DataConfig, defaults_for, flatten, resolve_config, unflatten
+from trainables.schema import apply_point  # noqa: F401  (public here: the point helpers of search spaces)
 from trainables.gans.axes import FAMILIES, check_family
 from trainables.registry import get_gan, load_gan_module
 
@@ -206,11 +206,6 @@ def format_space(gan: str, family: str) -> str:
             line += f"  (only when {switch} in {{{', '.join(map(str, values))}}})"
         lines.append(line)
     return "\n".join(lines)
-
-
-def apply_point(base: dict, point: dict) -> dict:
-    """``deep_merge(base, unflatten(point))``: a flat point over a nested base config."""
-    return deep_merge(base, unflatten(point))
 
 
 def point_config(base: dict, point: dict) -> dict:

@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from trainables.ranking import RankRule
-from trainables.schema import deep_merge, unflatten
+from trainables.schema import apply_point
 
 DEFAULT_LOSS_EVERY = 1  # log the losses of every step (MLflow receives them in batches)
 DEFAULT_FLUSH_EVERY = 50  # steps between two MlflowClient.log_batch calls of the losses
@@ -97,4 +97,4 @@ class TrialSpec:
         An Optuna study's base comes without the keys the GAN's space owns (the driver drops them,
         ``search_spaces.trial_base``), so a conditional parameter that is off falls back to its
         default; a grid study's base is whole (axes the grid does not touch keep their values)."""
-        return deep_merge(self.run, unflatten(self.point))
+        return apply_point(self.run, self.point)

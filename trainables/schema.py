@@ -29,6 +29,12 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
+def apply_point(base: dict, point: dict) -> dict:
+    """``deep_merge(base, unflatten(point))``: a flat point (dotted keys, as a search space
+    returns it) over a nested base config."""
+    return deep_merge(base, unflatten(point))
+
+
 def unflatten(flat: dict) -> dict:
     """``{"optim.lr_d": 1e-4, "hparams.margin": 1}`` -> nested dict (search spaces are flat)."""
     out: dict = {}

@@ -22,21 +22,16 @@ from trainables.ranking import RankRule
 STUDY = {"tracking_uri": "sqlite:///x.db", "experiment_id": "1", "parent_run_id": "p", "study_name": "t"}
 
 
-def _config(search: str, point: dict, base_hparams: dict, gan: str = "mlgan") -> dict:
+def _grid_config(point: dict, base_hparams: dict, gan: str = "mlgan") -> dict:
     base = {"gan": gan, "data": {"name": "ring8"}, "steps": 10, "hparams": base_hparams}
-    cfg = {"run": base, "study": {**STUDY, "gan": gan, "search": search}}
-    if search == "grid":
-        cfg["grid_point"] = point
-    else:
-        cfg.update(point)
-    return cfg
+    return {"run": base, "study": {**STUDY, "gan": gan, "search": "grid"}, "grid_point": point}
 
 
 def test_optuna_point_over_base_conditional_off_falls_back_to_default():
     """The driver's base of an Optuna search leaves out the keys the space owns; the worker's
     merge of a point with the conditional switched off then gives that key its default."""
-    study = parse_study({"name": "t", "gans": ["mlgan"], "run": {"data": {"name": "ring8"}, "steps": 10, "eval": {"every": 5},
-                                                     "hparams": {"mlgan": {"beta": 20.0, "lam": 9.0}}}})
+    run = {"data": {"name": "ring8"}, "steps": 10, "eval": {"every": 5}, "hparams": {"mlgan": {"beta": 20.0, "lam": 9.0}}}
+    study = parse_study({"name": "t", "gans": ["mlgan"], "run": run})
     constants = gan_constants(study, "mlgan")
     assert "beta" not in constants["run"].get("hparams", {}) and constants["study"]["search"] == "optuna"
     point = {"hparams.variant": "vanilla", "hparams.lam": 0.7, "optim.lr_d": 3e-4}
@@ -49,7 +44,7 @@ def test_optuna_point_over_base_conditional_off_falls_back_to_default():
 
 def test_grid_point_keeps_base_values_of_other_axes():
     point = {"hparams.lam": 0.7}
-    config = _config("grid", point, {"variant": "center", "beta": 20.0})
+    config = _grid_config(point, {"variant": "center", "beta": 20.0})
     spec = TrialSpec.from_config(config)
     assert spec.point == point and TrialSpec.from_config(spec.to_config()) == spec
     cfg = resolve_config(spec.run_config())
