@@ -27,6 +27,7 @@ class MLGAN(Objective):
     beta: float = 0.0  # center-penalty weight (center variant only; paper: 10 or 20)
     clip_value: float = 0.01  # clip variant: weight box of D
     embed_dim: int = 64  # K; 64 vanilla/clip, 5 center
+    reduction: str = "mean"  # mean | sum (the paper's sums: L_intra weighs batch - 1 times more)
 
     variants: ClassVar[dict] = {"vanilla": {}, "clip": {}, "center": {"lam": 1.0, "beta": 10.0, "embed_dim": 5}}
 
@@ -37,10 +38,12 @@ class MLGAN(Objective):
         if self.variant != "center":
             require(self.beta == 0, "beta", self.beta, "only the 'center' variant has a center penalty; use 0")
         require(self.clip_value > 0, "clip_value", self.clip_value, "must be > 0")
+        require(self.reduction in L.MLGAN_REDUCTIONS, "reduction", self.reduction,
+                f"must be one of {', '.join(L.MLGAN_REDUCTIONS)}")
 
     def d_loss(self, nets, draw):
         x, y = draw.real(), fakes(nets, draw)
-        return L.mlgan_d_loss(nets["D"](x), nets["D"](y), self.lam, beta=self.beta)
+        return L.mlgan_d_loss(nets["D"](x), nets["D"](y), self.lam, beta=self.beta, reduction=self.reduction)
 
     def g_loss(self, nets, draw):
         x, y = draw.real(), fakes(nets, draw, detach=False)

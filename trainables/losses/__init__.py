@@ -13,7 +13,7 @@ from .gngan import gngan_ae_loss, gngan_d_loss, gngan_g_loss, neighbor_embedding
 from .kernels import (RBF_MIX_SIGMAS, RQ_MIX_ALPHAS, gaussian_kernel, rational_quadratic_kernel,
                       rbf_mix_kernel, rq_mix_kernel)
 from .mbgan import mbgan_d_loss, mbgan_g_loss, mbgan_margin
-from .mlgan import mlgan_d_loss, mlgan_g_loss
+from .mlgan import REDUCTIONS as MLGAN_REDUCTIONS, mlgan_d_loss, mlgan_g_loss
 from .mmd import (mmd2, mmd_d_loss, mmd_g_loss, mmd_rbf_d_loss, mmd_rbf_g_loss, mmd_rq_d_loss,
                   mmd_rq_g_loss)
 from .penalties import gradient_penalty
@@ -23,7 +23,7 @@ __all__ = [
     "DISTANCES", "RBF_MIX_SIGMAS", "RQ_MIX_ALPHAS",
     "gaussian_kernel", "gngan_ae_loss", "gngan_d_loss", "gngan_g_loss", "gradient_penalty",
     "hinge_d_loss", "hinge_g_loss", "mbgan_d_loss", "mbgan_g_loss", "mbgan_margin",
-    "mlgan_d_loss", "mlgan_g_loss", "mmd2", "mmd_d_loss", "mmd_g_loss", "mmd_rbf_d_loss",
+    "MLGAN_REDUCTIONS", "mlgan_d_loss", "mlgan_g_loss", "mmd2", "mmd_d_loss", "mmd_g_loss", "mmd_rbf_d_loss",
     "mmd_rbf_g_loss", "mmd_rq_d_loss", "mmd_rq_g_loss", "neighbor_embedding_loss",
     "nsgan_d_loss", "nsgan_g_loss", "paired_arc", "paired_l2", "pairwise_arc", "pairwise_l2",
     "pairwise_sq_dists", "rational_quadratic_kernel", "rbf_mix_kernel", "rq_mix_kernel",

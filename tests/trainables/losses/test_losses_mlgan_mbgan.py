@@ -44,6 +44,28 @@ def test_mlgan_matches_loop_reference(n, k, lam, beta):
                           atol=1e-12, rtol=1e-10)
 
 
+def _ref_mlgan_paper_sums(x, y, lam, beta):
+    """Eqs 7-12 as the paper writes them: sums over S_data, S_g (all pairs), DS and the batch."""
+    n, k = x.shape
+    intra = sum(_sq(e[i], e[j]) for e in (x, y) for i in range(n) for j in range(n))
+    inter = sum(_l1(x[i], y[i]) for i in range(n))
+    center = sum(_sq(x[i], [1.0 / k] * k) for i in range(n)) + sum(_sq(y[i], [0.0] * k) for i in range(n))
+    return intra - lam * inter + beta * center
+
+
+@pytest.mark.parametrize("lam,beta", [(0.5, 0.0), (1.0, 20.0)])
+@pytest.mark.parametrize("n,k", SHAPES)
+def test_mlgan_sum_reduction_is_the_papers_sums_over_the_batch_size(n, k, lam, beta):
+    gen = torch.Generator().manual_seed(5 * n + k)
+    x = torch.randn(n, k, generator=gen, dtype=torch.float64)
+    y = torch.randn(n, k, generator=gen, dtype=torch.float64) * 0.5 + 0.3
+    ref = _ref_mlgan_paper_sums(x, y, lam, beta) / n
+    assert torch.allclose(mlgan_d_loss(x, y, lam, beta=beta, reduction="sum"),
+                          torch.tensor(ref, dtype=torch.float64), atol=1e-12, rtol=1e-10)
+    if n > 2:  # with more than two points the relative weights differ from the means'
+        assert not torch.allclose(mlgan_d_loss(x, y, lam, beta=beta, reduction="sum"), mlgan_d_loss(x, y, lam, beta=beta))
+
+
 def test_mlgan_default_beta_is_zero():
     gen = torch.Generator().manual_seed(1)
     x, y = torch.randn(5, 3, generator=gen), torch.randn(5, 3, generator=gen)
@@ -61,6 +83,8 @@ def test_mlgan_validation():
         mlgan_d_loss(torch.randn(1, 3), torch.randn(1, 3), 0.5)
     with pytest.raises(ValueError, match="beta"):
         mlgan_d_loss(x, x, 0.5, beta=-1.0)
+    with pytest.raises(ValueError, match="reduction: must be one of mean, sum"):
+        mlgan_d_loss(x, x, 0.5, reduction="max")
 
 
 def _ref_mbgan(e_xi, e_xj, e_fake, x_j, fake, alpha):
