@@ -5,9 +5,9 @@ number of trials each (registered defaults first, then Optuna TPE over each GAN'
 every GAN's trials at once on the 2 CPU cores, ASHA on ``eval/fit``, trials ranked by the best
 ``eval/fit`` after the first rung. Per GAN: the expected best ``eval/fit`` after k trials with a
 95% bootstrap band (``study.budget``), read from the study's ``leaderboard.json``; the best
-trial's figures beside it. Writes ``benchmarks/results/equal_budget.{md,json,png}``.
+trial's figures beside it. Writes ``benchmarks/results/equal_budget.{md,json,png}`` (or ``--out PREFIX``).
 
-    python benchmarks/equal_budget.py [--trials 12] [--steps 2000] [--every 500] [--grace 500] [--smoke-test]
+    python benchmarks/equal_budget.py [--trials 12] [--steps 2000] [--every 500] [--grace 500] [--out PREFIX] [--smoke-test]
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def render(args, rows: list[dict], wall: float) -> str:
               f"evaluation every {args.every} steps (2,500 points), ASHA grace {args.grace} / reduction "
               f"factor 3, 2 trials at a time on 2 CPU cores, TPE seed 0; study wall time {wall / 60:.0f} min. "
               "Values are `eval/fit` (1 - total variation to the true mixture on the mode cells; "
-              "true data ~0.95).\n\n![budget curves](equal_budget.png)\n\n")
+              f"true data ~0.95).\n\n![budget curves]({Path(args.out).name}.png)\n\n")
     best = ["| GAN | trials | best eval/fit | step | modes_20 | % HQ | KL | best config |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         e = r["extras"]
