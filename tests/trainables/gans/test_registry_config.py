@@ -114,6 +114,7 @@ BAD = [
     ({"gan": "mlgan", "hparams": {"variant": "fancy"}}, "hparams.variant"),
     ({"gan": "gngan", "hparams": {"variant": "wgan"}}, "hparams.variant"),
     ({"gan": "mlgan", "data": {"name": "cifar10"}, "hparams": {"beta": 10}}, "hparams.beta"),
+    ({"gan": "mlgan", "hparams": {"reduction": "max"}}, "hparams.reduction"),
     ({"gan": "tripletgan", "hparams": {"embed_dim": 0}}, "hparams.embed_dim"),
     ({"gan": "mbgan", "hparams": {"embed_dim": -3}}, "hparams.embed_dim"),
     ({"gan": "mbgan", "hparams": {"alpha": 0}}, "hparams.alpha"),
