@@ -69,3 +69,9 @@ def check_number(name: str, value, low: float = -math.inf, high: float = math.in
         left = "(" if low_open else "["
         raise ValueError(f"{name} must be in {left}{low}, {high}], got {value!r}")
     return v
+
+
+def check_choice(name: str, value, choices) -> None:
+    """Require ``value`` to be one of ``choices`` (a tuple, or a dict's keys)."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from trainables.precision import full_precision
 
-from ._checks import check_batch, check_number, check_paired, check_scores
+from ._checks import check_batch, check_choice, check_number, check_paired, check_scores
 from .distances import pairwise_sq_dists
 from .offdiag import diagonal_mask
 
@@ -95,8 +95,7 @@ def gngan_d_loss(logit_real: torch.Tensor, logit_recon: torch.Tensor, logit_fake
     + mean relu(1 + D(G(z)))``. Logits ``(n,)`` or ``(n, 1)``; the three batches may differ in
     size. ``alpha`` in [0, 1] (default 0.05: the paper's weight of reconstructions as reals).
     """
-    if kind not in _GNGAN_D_TERMS:
-        raise ValueError(f"kind must be one of {sorted(_GNGAN_D_TERMS)}, got {kind!r}")
+    check_choice("kind", kind, _GNGAN_D_TERMS)
     alpha = check_number("alpha", alpha, low=0.0, high=1.0)
     real, recon, fake = _GNGAN_D_TERMS[kind](check_scores("logit_real", logit_real),
                                              check_scores("logit_recon", logit_recon),

@@ -2,7 +2,7 @@
 
 import torch
 
-from ._checks import check_embeddings, check_number, check_paired
+from ._checks import check_choice, check_embeddings, check_number, check_paired
 from .distances import pairwise_sq_dists
 from .offdiag import mean_off_diagonal
 
@@ -39,8 +39,7 @@ def mlgan_d_loss(e_real: torch.Tensor, e_fake: torch.Tensor, lam: float,
     _check(e_real, e_fake)
     lam = check_number("lam", lam)
     beta = check_number("beta", beta, low=0.0)
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction: must be one of {', '.join(REDUCTIONS)}, got {reduction!r}")
+    check_choice("reduction", reduction, REDUCTIONS)
     intra = mean_off_diagonal(pairwise_sq_dists(e_real, e_real)) + mean_off_diagonal(
         pairwise_sq_dists(e_fake, e_fake))
     if reduction == "sum":

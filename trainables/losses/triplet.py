@@ -2,7 +2,7 @@
 
 import torch
 
-from ._checks import check_embeddings, check_number, check_paired
+from ._checks import check_choice, check_embeddings, check_number, check_paired
 from .distances import DISTANCES
 from .offdiag import mean_off_diagonal
 
@@ -12,8 +12,7 @@ def _triplet_distances(e_real, e_fake, distance):
     check_embeddings("e_real", e_real, min_n=2)
     check_embeddings("e_fake", e_fake, min_n=2)
     check_paired("e_real", e_real, "e_fake", e_fake)
-    if distance not in DISTANCES:
-        raise ValueError(f"distance must be one of {sorted(DISTANCES)}, got {distance!r}")
+    check_choice("distance", distance, DISTANCES)
     paired, pairwise = DISTANCES[distance]
     d_neg = paired(e_real, e_fake)  # d(x_i, y_i): anchor y_i vs negative x_i
     d_pos = pairwise(e_fake, e_fake)  # d(y_i, y_j): anchor y_i vs positive y_j
