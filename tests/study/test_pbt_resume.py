@@ -98,7 +98,8 @@ def test_population_resumes_after_a_driver_kill(tmp_path, kind):
         # a member that copied a finished donor has nothing left to train
         copied_at = {e["step"] for e in lineage}
         assert min(steps) == 0 and MAX_STEPS in {max(steps), *copied_at}, (steps, lineage)
-        for a, b in zip(sorted(steps), sorted(steps)[1:]):
+        ordered = sorted(steps)
+        for a, b in zip(ordered, ordered[1:]):
             assert b - a == EVAL_EVERY or (b - EVAL_EVERY in copied_at and b - EVAL_EVERY > a), (steps, lineage)
         assert lineage[:len(before[run.data.tags[TAG_TRIAL_ID]])] == before[run.data.tags[TAG_TRIAL_ID]]
         assert [e["step"] for e in lineage] == sorted(e["step"] for e in lineage)
