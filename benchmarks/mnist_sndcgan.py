@@ -11,7 +11,8 @@ generator's FID beside it (``eval_raw/fid``).
 
 Writes ``benchmarks/results/mnist_sndcgan.md`` (per GAN: every evaluation's FID, precision,
 recall, class entropy), ``.json``, ``mnist_sndcgan_curves.png`` (the study's FID curves) and
-``mnist_sndcgan_samples.png`` (each GAN's samples at its ranked checkpoint, side by side)::
+``mnist_sndcgan_samples.png`` (each GAN's samples at its ranked checkpoint, side by side), or
+``PREFIX.md`` ... ``PREFIX_samples.png`` with ``--out PREFIX``::
 
     python benchmarks/mnist_sndcgan.py --steps 3000 --every 500 --width 0.125
     python benchmarks/mnist_sndcgan.py --smoke-test
@@ -72,7 +73,8 @@ def render(args, rows: list[dict], per_gan: dict, wall: float) -> str:
              f"{args.width} (channels x{args.width} of Table S1), evaluation every {args.every} steps on "
              f"{args.num_samples} digits, generator EMA half-life {args.ema_halflife:g} kimg, 2 trials at a time on "
              f"2 CPU cores (1 thread each); study wall time {wall / 60:.0f} min. Class entropy: ideal ln 10 = 2.303.", "",
-             "![FID curves](mnist_sndcgan_curves.png)", "", "![samples](mnist_sndcgan_samples.png)", "",
+             f"![FID curves]({Path(args.out).name}_curves.png)", "",
+             f"![samples]({Path(args.out).name}_samples.png)", "",
              HEAD.format("ranked step"), "|---|---|---|---|---|---|---|"]
     for row in rows:
         at = next((p for p in per_gan[row["gan"]] if p["step"] == row["step"]), {})

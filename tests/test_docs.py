@@ -22,7 +22,7 @@ from study.study_file import parse_study, read_document
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOC_FILES = sorted([README, ROOT / "CHANGELOG.md", ROOT / "deploy" / "README.md",
-                    *(ROOT / "docs").glob("*.md")])
+                    *(ROOT / "docs").glob("*.md"), *(ROOT / "benchmarks" / "results").glob("*.md")])
 QUICKSTART = ROOT / "study" / "quickstart.toml"
 STUDY_FILES = sorted([QUICKSTART, *(ROOT / "study" / "examples").iterdir()])
 MAX_README_LINES = 150
