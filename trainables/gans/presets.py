@@ -21,7 +21,7 @@ DCGAN_MNIST = {"arch": "sndcgan", "sn": "none", "kwargs": {"width": 0.125}}
 SNDCGAN_MNIST_LR = {
     "tripletgan": {"lr_d": 2e-3, "lr_g": 2e-3},
     "gngan": {"lr_d": 4e-4, "lr_g": 4e-4},
-    "mlgan": {"lr_d": 4e-4, "lr_g": 4e-4},
+    "mlgan": {"lr_d": 8e-4, "lr_g": 8e-4},
     "mbgan": {"lr_d": 4e-4, "lr_g": 4e-4},
 }
 

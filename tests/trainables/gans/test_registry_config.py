@@ -56,7 +56,7 @@ def test_register_rejects_duplicates_and_wrong_types():
     ("tripletgan", "cifar10", {"hparams.margin": 1.6, "hparams.embed_dim": 64, "data.batch_size": 256}),
     ("tripletgan", "stl10", {"hparams.margin": 1.6, "hparams.embed_dim": 128, "optim.lr_d": 1e-4}),
     ("mlgan", "mnist", {"hparams.variant": "center", "hparams.lam": 1.0, "hparams.beta": 20.0,
-                        "hparams.embed_dim": 64, "optim.lr_d": 4e-4, "optim.lr_g": 4e-4,
+                        "hparams.embed_dim": 64, "optim.lr_d": 8e-4, "optim.lr_g": 8e-4,
                         "net.arch": "sndcgan", "net.sn": "pim", "net.kwargs": {"width": 0.125},
                         "data.batch_size": 64}),
     ("mlgan", "cifar10", {"hparams.variant": "vanilla", "hparams.lam": 0.5, "hparams.beta": 0.0,
