@@ -263,13 +263,21 @@ class TrialTracker:
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, value)
 
-    def append_to_tag(self, key: str, entry: dict) -> None:
-        """Append ``entry`` to the JSON list in tag ``key``, dropping the oldest entries while the
-        value is longer than MLflow's cap (``PARAM_VALUE_MAX``)."""
-        entries = json.loads(self.client.get_run(self.run_id).data.tags.get(key) or "[]") + [entry]
+    def list_tag(self, key: str) -> list:
+        """The JSON list in tag ``key`` (empty when unset)."""
+        return json.loads(self.client.get_run(self.run_id).data.tags.get(key) or "[]")
+
+    def set_list_tag(self, key: str, entries: list) -> None:
+        """Tag ``key`` = the JSON list ``entries``, dropping the oldest entries while the value is
+        longer than MLflow's cap (``PARAM_VALUE_MAX``)."""
+        entries = list(entries)
         while len(json.dumps(entries)) > PARAM_VALUE_MAX and len(entries) > 1:
             entries.pop(0)
         self.client.set_tag(self.run_id, key, json.dumps(entries))
+
+    def append_to_tag(self, key: str, entry: dict) -> None:
+        """Append ``entry`` to the JSON list in tag ``key`` (capped as in :meth:`set_list_tag`)."""
+        self.set_list_tag(key, self.list_tag(key) + [entry])
 
     def log_now(self, metrics: dict[str, float], step: int) -> None:
         """Log ``metrics`` at ``step`` at once, past the one-value-per-step rule of ``high_water``

@@ -5,10 +5,10 @@ A trial's config (built by ``study.sweep``) is read once into a typed
 tracking target, GAN, search kind, metric and mode, rank rule). :func:`train_gan` builds a :class:`~trainables.loop.GanRun`, resumes from
 ``tune.get_checkpoint()`` when Tune restarts the trial (retry after a crash, restored study),
 and runs the shared loop :func:`trainables.train.fit`. At each evaluation (and only then) it
-writes a checkpoint directory (``checkpoint.pt`` = state + config + step + best + MLflow run id,
-and the evaluation's sample image) and calls ``tune.report`` with the primary metric, ``step``
-and the other evaluation metrics. Per-step losses bypass Tune and go straight to MLflow in
-batches (:class:`~study.tracking.TrialTracker`).
+writes a checkpoint directory (``checkpoint.pt`` = state + config + step + best + MLflow run id
++ a PBT member's lineage, and the evaluation's sample image) and calls ``tune.report`` with the
+primary metric, ``step`` and the other evaluation metrics. Per-step losses bypass Tune and go
+straight to MLflow in batches (:class:`~study.tracking.TrialTracker`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ray import tune
 from study.tracking import (BEST_NAME, BEST_SAMPLES, CHECKPOINTS_DIR, SAMPLES_DIR, TAG_DIVERGED_AT,
                             TAG_DIVERGED_LOSSES, TAG_STOP_REASON, TrialTracker, ended_trial_run)
 from study.trial_checkpoints import load_trial_checkpoint
-from study.trial_records import record_pbt, record_placement
+from study.trial_records import PBT_LINEAGE, record_pbt, record_placement
 from study.trial_spec import TrialSpec, TrialStudy
 from trainables import metric_names as M
 from trainables.checkpoint import CHECKPOINT_NAME, save_checkpoint
@@ -76,14 +76,15 @@ def train_gan(config: dict) -> None:
     if checkpoint is not None and _already_ended(study, trial_id):
         return  # its result is already in MLflow and Optuna: report nothing more
     run = GanRun(cfg)
-    best, run_id, evaluations, copied = _restore(run, checkpoint, trial_id, trial_name)
+    best, run_id, evaluations, copied, lineage = _restore(run, checkpoint, trial_id, trial_name)
     tracker = TrialTracker(study, trial_id, trial_name, cfg, spec.point, run_id=run_id)
     metric, mode = tracker.metric, tracker.mode  # the study's metric (search.metric) or the primary one
     if tracker.reused:
         tracker.load_high_water(logged_keys(cfg, metric))
     record_placement(tracker, run)
+    pbt = {}  # a PBT member's own checkpoints carry the exploits its weights descend from
     if study.scheduler in ("pbt", "pb2"):
-        record_pbt(tracker, run, spec.point, copied, trial_id)
+        pbt[PBT_LINEAGE] = record_pbt(tracker, run, spec.point, copied, trial_id, lineage)
 
     evaluator = build_evaluator(run)
     evaluator.primary, evaluator.mode = metric, mode  # fit's "is best" (best.pt) follows the study
@@ -98,7 +99,7 @@ def train_gan(config: dict) -> None:
         # a restart replays the steps after its checkpoint: an evaluation replaces any at its step
         state["evaluations"] = [e for e in state["evaluations"] if e[STEP] < run.step] + [dict(metrics)]
         payload = {**run.checkpoint_payload(best=state["best"]), "mlflow_run_id": tracker.run_id,
-                   "trial_id": trial_id, "evaluations": state["evaluations"]}
+                   "trial_id": trial_id, "evaluations": state["evaluations"], **pbt}
         tracker.log_metrics(evaluator.rank.ranked_metrics(state["evaluations"], metric, mode), run.step)
         report_evaluation(run, metrics, is_best, payload, tracker, evaluator, work)
 
@@ -123,21 +124,23 @@ def record_error(tracker: TrialTracker, exc: BaseException) -> None:
         tracker.record_error(exc)
 
 
-def _restore(run: GanRun, checkpoint, trial_id: str,
-             trial_name: str | None = None) -> tuple[dict | None, str | None, list[dict], dict | None]:
+def _restore(run: GanRun, checkpoint, trial_id: str, trial_name: str | None = None
+             ) -> tuple[dict | None, str | None, list[dict], dict | None, list | None]:
     """Load Tune's checkpoint (if any) into ``run``: (best evaluation, MLflow run id, evaluations,
-    copied), ``copied`` = the checkpoint's payload when it is another trial's (a PBT exploit).
+    copied, PBT lineage), ``copied`` = the checkpoint's payload when it is another trial's (a PBT
+    exploit); the lineage is the one the trial's own checkpoint holds (None: none held).
 
     A copied checkpoint brings the other trial's nets, optimiser states and step but not its
     history: the member's ranking starts again from the copied state (its MLflow run is its own,
     found by trial id), and the optimisers take this trial's (perturbed) learning rates and betas."""
     if checkpoint is None:
-        return None, None, [], None
+        return None, None, [], None, None
     payload = load_trial_checkpoint(checkpoint, run, trial_name)
     if payload.get("trial_id") not in (None, trial_id):
         run.apply_optim_settings()
-        return None, None, [], payload
-    return payload.get("best"), payload.get("mlflow_run_id"), list(payload.get("evaluations") or []), None
+        return None, None, [], payload, None
+    return (payload.get("best"), payload.get("mlflow_run_id"), list(payload.get("evaluations") or []), None,
+            payload.get(PBT_LINEAGE))
 
 
 def _already_ended(study: TrialStudy, trial_id: str) -> bool:

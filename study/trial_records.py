@@ -8,6 +8,7 @@ All writes go through :class:`~study.tracking.TrialTracker`.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 
@@ -15,6 +16,8 @@ import ray
 
 from study.tracking import PBT_PREFIX, TAG_PBT_LINEAGE, TAG_PLACEMENTS, TAG_RESUMED_FROM, TrialTracker
 from trainables.loop import GanRun
+
+PBT_LINEAGE = "pbt_lineage"  # checkpoint payload key: a PBT member's lineage (record_pbt's return)
 
 
 def placement(run: GanRun) -> dict:
@@ -33,14 +36,35 @@ def record_placement(tracker: TrialTracker, run: GanRun) -> None:
         tracker.set_tags({TAG_RESUMED_FROM: str(run.step)})
 
 
-def record_pbt(tracker: TrialTracker, run: GanRun, point: dict, copied: dict | None, trial_id: str) -> None:
+def record_pbt(tracker: TrialTracker, run: GanRun, point: dict, copied: dict | None, trial_id: str,
+               lineage: list | None) -> list:
     """A PBT member's lineage in MLflow: its numeric hyperparameters as ``pbt/<param>`` metrics at
-    this (re)start's step, and for an exploit one more ``pbt_lineage`` entry (the step, the trial
-    and MLflow run it copied, its new values)."""
+    this (re)start's step, and the ``pbt_lineage`` tag: the exploits its weights descend from, in
+    the order they ran (the step, the trial and MLflow run it copied, its new values). Returns
+    that lineage, which the member's own checkpoints carry (``lineage``: the one in the member's
+    own checkpoint it restarts from; None for a fresh start, a copy, or a checkpoint without one).
+
+    The tag follows the weights when Ray starts a member again from an earlier point (a pause, a
+    retry, a study resumed after a driver kill): from its own checkpoint, the tag becomes that
+    checkpoint's lineage; from a copy already recorded, the exploit is not recorded twice and the
+    exploits after it, of a timeline that is gone, are dropped. Steps need not rise along the
+    lineage: PBT hands a member the donor's checkpoint of the donor's last perturbation, which may
+    lie behind the member's own step."""
     values = {k: float(v) for k, v in point.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    tracker.log_now({PBT_PREFIX + k: v for k, v in values.items()}, run.step)  # also at a step already logged
+    recorded = tracker.list_tag(TAG_PBT_LINEAGE)
     if copied is None:
-        return
-    tracker.append_to_tag(TAG_PBT_LINEAGE, {"step": run.step, "copied_trial": copied.get("trial_id"),
-                                            "copied_run": copied.get("mlflow_run_id"), "values": values})
-    print(f"trial {trial_id}: PBT copied trial {copied.get('trial_id')} at step {run.step}", flush=True)
+        now = recorded if lineage is None else list(lineage)
+    else:
+        entry = json.loads(json.dumps({"step": run.step, "copied_trial": copied.get("trial_id"),
+                                       "copied_run": copied.get("mlflow_run_id"), "values": values}))
+        if entry in recorded:  # started again from this copy: its values are logged at this step
+            now = recorded[:recorded.index(entry) + 1]
+            if now != recorded:
+                tracker.set_list_tag(TAG_PBT_LINEAGE, now)
+            return now
+        now = recorded + [entry]
+        print(f"trial {trial_id}: PBT copied trial {copied.get('trial_id')} at step {run.step}", flush=True)
+    if now != recorded:
+        tracker.set_list_tag(TAG_PBT_LINEAGE, now)
+    tracker.log_now({PBT_PREFIX + k: v for k, v in values.items()}, run.step)  # also at a step already logged
+    return now

@@ -113,7 +113,8 @@ def test_each_gans_scheduler_sees_only_its_own_trials():
 def test_an_exploit_loads_the_copy_without_its_history_and_records_the_lineage(tmp_path):
     """The trainable's side of an exploit, without Ray: a checkpoint of another trial loads its
     state, not its history or run id; the member's optimisers keep their own settings; the
-    lineage and the new values land on the member's own MLflow run."""
+    lineage and the new values land on the member's own MLflow run, each exploit once however
+    often Ray starts the member from the same copy."""
     from mlflow import MlflowClient
     from ray import tune
 
@@ -136,13 +137,14 @@ def test_an_exploit_loads_the_copy_without_its_history_and_records_the_lineage(t
     save_checkpoint(tmp_path / "donor" / "checkpoint_000002" / CHECKPOINT_NAME,
                     {**donor.checkpoint_payload(best=None), "mlflow_run_id": "donor-run", "trial_id": "donor"})
     member = GanRun({**base, "optim": {"lr_g": 4e-4}})
-    best, run_id, evaluations, copied = _restore(member, tune.Checkpoint.from_directory(str(ckpt)), "member",
-                                                 "tripletgan_member")
-    assert (best, run_id, evaluations) == (None, None, []) and copied["trial_id"] == "donor"
+    best, run_id, evaluations, copied, lineage = _restore(member, tune.Checkpoint.from_directory(str(ckpt)),
+                                                          "member", "tripletgan_member")
+    assert (best, run_id, evaluations, lineage) == (None, None, [], None) and copied["trial_id"] == "donor"
     assert member.step == 3 and member.optims["G"].param_groups[0]["lr"] == 4e-4
     assert torch.equal(next(iter(member.nets["G"].parameters())), g_at_copy)
     own = _restore(GanRun(base), tune.Checkpoint.from_directory(str(ckpt)), "donor")  # its own: history kept
-    assert own[:3] == ({"eval/fit": 0.5, "step": 3}, "donor-run", [{"step": 3, "eval/fit": 0.5}]) and own[3] is None
+    assert own[:3] == ({"eval/fit": 0.5, "step": 3}, "donor-run", [{"step": 3, "eval/fit": 0.5}]) and own[3:] == (
+        None, None)  # a checkpoint without a lineage (not a PBT member's, or older than the key)
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     client = MlflowClient(uri)
@@ -151,14 +153,29 @@ def test_an_exploit_loads_the_copy_without_its_history_and_records_the_lineage(t
                        study_name="t", gan="tripletgan", flush_every=50)
     point = {"optim.lr_g": 4e-4, "hparams.distance": "l2"}
     tracker = TrialTracker(study, "member", "tripletgan_member", member.cfg, point)
-    record_pbt(tracker, member, point, copied, "member")
-    record_pbt(tracker, member, {**point, "optim.lr_g": 5e-4}, copied, "member")  # a second copy
-    run = client.get_run(tracker.run_id)
-    lineage = json.loads(run.data.tags["pbt_lineage"])
-    assert lineage == [{"step": 3, "copied_trial": "donor", "copied_run": "donor-run", "values": {"optim.lr_g": v}}
-                       for v in (4e-4, 5e-4)]  # numeric values only: categorical ones stay as drawn
+    def tag():
+        return json.loads(client.get_run(tracker.run_id).data.tags.get("pbt_lineage", "[]"))
+
+    first, second = ({"step": 3, "copied_trial": "donor", "copied_run": "donor-run", "values": {"optim.lr_g": v}}
+                     for v in (4e-4, 5e-4))  # numeric values only: categorical ones stay as drawn
+    assert record_pbt(tracker, member, point, copied, "member", None) == [first] == tag()
+    assert record_pbt(tracker, member, point, copied, "member", None) == [first] == tag()  # the same copy again
+    lr5 = {**point, "optim.lr_g": 5e-4}
+    assert record_pbt(tracker, member, lr5, copied, "member", None) == [first, second] == tag()  # a second copy
+    assert record_pbt(tracker, member, lr5, copied, "member", None) == [first, second] == tag()
     assert [(m.step, m.value) for m in client.get_metric_history(tracker.run_id, "pbt/optim.lr_g")] == [
-        (3, 4e-4), (3, 5e-4)]
+        (3, 4e-4), (3, 5e-4)]  # a start from a copy already recorded logs nothing more
+    # a study resumed from a snapshot taken between the two exploits starts the member from the first
+    # copy: the second belongs to a timeline that is gone
+    assert record_pbt(tracker, member, point, copied, "member", None) == [first] == tag()
+    # ... or from its own checkpoint: the tag becomes the lineage that checkpoint holds
+    assert record_pbt(tracker, member, lr5, None, "member", [first, second]) == [first, second] == tag()
+    assert record_pbt(tracker, member, point, None, "member", []) == [] == tag()
+    assert record_pbt(tracker, member, point, None, "member", None) == [] == tag()  # a checkpoint without one
+    own = tmp_path / "member" / "checkpoint_000001"  # the member's own checkpoints carry the lineage back
+    save_checkpoint(own / CHECKPOINT_NAME, {**member.checkpoint_payload(best=None), "mlflow_run_id": tracker.run_id,
+                                            "trial_id": "member", "pbt_lineage": [first]})
+    assert _restore(GanRun(base), tune.Checkpoint.from_directory(str(own)), "member")[4] == [first]
 
 
 STUDY = """

@@ -42,11 +42,20 @@ quantile_fraction = 0.5
 """
 
 
+def own_checkpoints(study_dir: Path, trial_id: str) -> list[dict]:
+    """The payloads of the checkpoints ``trial_id`` wrote itself, by (step, Ray's index)."""
+    from study.trial_checkpoints import checkpoint_index
+    from trainables.checkpoint import load_checkpoint
+
+    own = [(load_checkpoint(p), checkpoint_index(str(p.parent))) for p in study_dir.glob("sweep/*/checkpoint_*/checkpoint.pt")]
+    return [c for c, _ in sorted(own, key=lambda ci: (ci[0]["step"], ci[1])) if c.get("trial_id") == trial_id]
+
+
 @pytest.mark.parametrize("kind", ["pbt", "pb2"])
 def test_population_resumes_after_a_driver_kill(tmp_path, kind):
     from mlflow import MlflowClient
 
-    from study.tracking import TAG_PBT_LINEAGE, TAG_TRIAL_ID, children
+    from study.tracking import TAG_PBT_LINEAGE, TAG_PLACEMENTS, TAG_TRIAL_ID, children
     from trainables.train import eval_steps
 
     name = f"pop_{kind}"
@@ -102,5 +111,14 @@ def test_population_resumes_after_a_driver_kill(tmp_path, kind):
         for a, b in zip(ordered, ordered[1:]):
             assert b - a == EVAL_EVERY or (b - EVAL_EVERY in copied_at and b - EVAL_EVERY > a), (steps, lineage)
         assert lineage[:len(before[run.data.tags[TAG_TRIAL_ID]])] == before[run.data.tags[TAG_TRIAL_ID]]
-        assert [e["step"] for e in lineage] == sorted(e["step"] for e in lineage)
+        # each exploit once, however often Ray started the member from that copy (a pause, the
+        # resume), each at a step the member (re)started from; not necessarily in step order (a
+        # donor's checkpoint is from its last perturbation, possibly behind the member)
+        assert len({json.dumps(e, sort_keys=True) for e in lineage}) == len(lineage), lineage
+        starts = {p["step"] for p in json.loads(run.data.tags[TAG_PLACEMENTS])}
+        assert copied_at <= starts, (lineage, starts)
+        # its last own checkpoint carries the lineage its weights descend from (a start from one
+        # resets the tag to it); a member that copied a finished donor wrote none after that copy
+        last = own_checkpoints(study_dir, run.data.tags[TAG_TRIAL_ID])[-1]
+        assert last["pbt_lineage"] == lineage or lineage[-1]["step"] == MAX_STEPS, (last["pbt_lineage"], lineage)
     assert json.loads((study_dir / "leaderboard.json").read_text())[0]["trials"] == MEMBERS
