@@ -47,7 +47,8 @@ def own_checkpoints(study_dir: Path, trial_id: str) -> list[dict]:
     from study.trial_checkpoints import checkpoint_index
     from trainables.checkpoint import load_checkpoint
 
-    own = [(load_checkpoint(p), checkpoint_index(str(p.parent))) for p in study_dir.glob("sweep/*/checkpoint_*/checkpoint.pt")]
+    paths = study_dir.glob("sweep/*/checkpoint_*/checkpoint.pt")
+    own = [(load_checkpoint(p), checkpoint_index(str(p.parent))) for p in paths]
     return [c for c, _ in sorted(own, key=lambda ci: (ci[0]["step"], ci[1])) if c.get("trial_id") == trial_id]
 
 
