@@ -26,7 +26,7 @@ from ray import tune
 from study.tracking import (BEST_NAME, BEST_SAMPLES, CHECKPOINTS_DIR, SAMPLES_DIR, TAG_DIVERGED_AT,
                             TAG_DIVERGED_LOSSES, TAG_STOP_REASON, TrialTracker, ended_trial_run)
 from study.trial_checkpoints import load_trial_checkpoint
-from study.trial_records import PBT_LINEAGE, record_pbt, record_placement
+from study.trial_records import record_pbt, record_placement
 from study.trial_spec import TrialSpec, TrialStudy
 from trainables import metric_names as M
 from trainables.checkpoint import CHECKPOINT_NAME, save_checkpoint
@@ -84,7 +84,7 @@ def train_gan(config: dict) -> None:
     record_placement(tracker, run)
     pbt = {}  # a PBT member's own checkpoints carry the exploits its weights descend from
     if study.scheduler in ("pbt", "pb2"):
-        pbt[PBT_LINEAGE] = record_pbt(tracker, run, spec.point, copied, trial_id, lineage)
+        pbt["pbt_lineage"] = record_pbt(tracker, run, spec.point, copied, trial_id, lineage)
 
     evaluator = build_evaluator(run)
     evaluator.primary, evaluator.mode = metric, mode  # fit's "is best" (best.pt) follows the study
@@ -140,7 +140,7 @@ def _restore(run: GanRun, checkpoint, trial_id: str, trial_name: str | None = No
         run.apply_optim_settings()
         return None, None, [], payload, None
     return (payload.get("best"), payload.get("mlflow_run_id"), list(payload.get("evaluations") or []), None,
-            payload.get(PBT_LINEAGE))
+            payload.get("pbt_lineage"))
 
 
 def _already_ended(study: TrialStudy, trial_id: str) -> bool:

@@ -8,7 +8,6 @@ All writes go through :class:`~study.tracking.TrialTracker`.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 
@@ -16,8 +15,6 @@ import ray
 
 from study.tracking import PBT_PREFIX, TAG_PBT_LINEAGE, TAG_PLACEMENTS, TAG_RESUMED_FROM, TrialTracker
 from trainables.loop import GanRun
-
-PBT_LINEAGE = "pbt_lineage"  # checkpoint payload key: a PBT member's lineage (record_pbt's return)
 
 
 def placement(run: GanRun) -> dict:
@@ -52,19 +49,18 @@ def record_pbt(tracker: TrialTracker, run: GanRun, point: dict, copied: dict | N
     lie behind the member's own step."""
     values = {k: float(v) for k, v in point.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     recorded = tracker.list_tag(TAG_PBT_LINEAGE)
+    replayed = False  # started again from a copy already recorded: its values are logged at this step
     if copied is None:
         now = recorded if lineage is None else list(lineage)
     else:
-        entry = json.loads(json.dumps({"step": run.step, "copied_trial": copied.get("trial_id"),
-                                       "copied_run": copied.get("mlflow_run_id"), "values": values}))
-        if entry in recorded:  # started again from this copy: its values are logged at this step
-            now = recorded[:recorded.index(entry) + 1]
-            if now != recorded:
-                tracker.set_list_tag(TAG_PBT_LINEAGE, now)
-            return now
-        now = recorded + [entry]
-        print(f"trial {trial_id}: PBT copied trial {copied.get('trial_id')} at step {run.step}", flush=True)
+        entry = {"step": run.step, "copied_trial": copied.get("trial_id"),
+                 "copied_run": copied.get("mlflow_run_id"), "values": values}
+        replayed = entry in recorded
+        now = recorded[:recorded.index(entry) + 1] if replayed else recorded + [entry]
+        if not replayed:
+            print(f"trial {trial_id}: PBT copied trial {copied.get('trial_id')} at step {run.step}", flush=True)
     if now != recorded:
         tracker.set_list_tag(TAG_PBT_LINEAGE, now)
-    tracker.log_now({PBT_PREFIX + k: v for k, v in values.items()}, run.step)  # also at a step already logged
+    if not replayed:
+        tracker.log_now({PBT_PREFIX + k: v for k, v in values.items()}, run.step)  # also at a step already logged
     return now
