@@ -69,6 +69,10 @@ class GanRun:
         if self.objective.needs_encoder:
             ae_params = itertools.chain(self.nets["E"].parameters(), self.nets["G"].parameters())
             self.optims["AE"] = torch.optim.Adam(ae_params, lr=o.lr_g, betas=(o.beta1_g, o.beta2_g))
+        # The nets each optimiser updates. During one update's backward every other net is frozen
+        # (requires_grad off): its gradients would be thrown away (each update zeroes only its own),
+        # so G's step no longer computes D's weight gradients. Same result, bit for bit.
+        self._updates = {"D": ("D",), "G": ("G",), "AE": ("E", "G")}
         self.schedulers = {}
         if o.lr_decay_every > 0 and o.lr_decay < 1.0:
             self.schedulers = {k: torch.optim.lr_scheduler.StepLR(opt, o.lr_decay_every, gamma=o.lr_decay)
@@ -116,7 +120,10 @@ class GanRun:
     # -- training ---------------------------------------------------------------------------
     def _update(self, name: str, loss_fn: Callable[[], torch.Tensor]) -> torch.Tensor:
         """One optimiser step of ``name`` on ``loss_fn()`` (computed under ``perf.amp``'s autocast,
-        backpropagated outside it); returns the detached float32 loss."""
+        backpropagated outside it), the nets it does not update frozen; returns the detached
+        float32 loss."""
+        for key, net in self.nets.items():
+            net.requires_grad_(key in self._updates[name])
         opt = self.optims[name]
         opt.zero_grad(set_to_none=True)
         with autocast(self.device, self.cfg.perf.amp):

@@ -69,6 +69,27 @@ def test_resume_from_checkpoint_is_bit_for_bit(gan, tmp_path):
     assert resumed.step == straight.step == 2 * k
 
 
+@pytest.mark.parametrize("gan", sorted(GANS))
+def test_frozen_nets_change_nothing_but_skip_their_gradients(gan):
+    """Each update freezes the nets it does not update: the same weights, bit for bit, as a loop
+    computing every net's gradients, and G's update leaves no gradient on D."""
+    cfg = small(gan, data={"batch_size": 32})
+    frozen = GanRun(cfg)  # each run seeds torch's global RNG (penalties draw from it): train it at once
+    frozen.train(3)
+    everything = GanRun(cfg)
+    everything._updates = {name: tuple(everything.nets) for name in everything._updates}
+    everything.train(3)
+    a, b = params(frozen), params(everything)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert all(p.grad is not None for p in everything.nets["D"].parameters())  # the reference did compute them
+    for p in frozen.nets["D"].parameters():
+        p.grad = None
+    frozen._update("G", lambda: frozen.objective.g_loss(frozen.nets, frozen.draw))
+    assert all(p.grad is None for p in frozen.nets["D"].parameters())
+    assert any(p.grad is not None for p in frozen.nets["G"].parameters())
+
+
 def test_checkpoint_describes_itself(tmp_path):
     run = GanRun(small("tripletgan", data={"batch_size": 16}))
     run.train(2)
