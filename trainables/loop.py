@@ -73,6 +73,7 @@ class GanRun:
         # (requires_grad off): its gradients would be thrown away (each update zeroes only its own),
         # so G's step no longer computes D's weight gradients. Same result, bit for bit.
         self._updates = {"D": ("D",), "G": ("G",), "AE": ("E", "G")}
+        self._trainable = {k: [p for p in net.parameters() if p.requires_grad] for k, net in self.nets.items()}
         self.schedulers = {}
         if o.lr_decay_every > 0 and o.lr_decay < 1.0:
             self.schedulers = {k: torch.optim.lr_scheduler.StepLR(opt, o.lr_decay_every, gamma=o.lr_decay)
@@ -122,8 +123,9 @@ class GanRun:
         """One optimiser step of ``name`` on ``loss_fn()`` (computed under ``perf.amp``'s autocast,
         backpropagated outside it), the nets it does not update frozen; returns the detached
         float32 loss."""
-        for key, net in self.nets.items():
-            net.requires_grad_(key in self._updates[name])
+        for key, params in self._trainable.items():  # a parameter built frozen stays frozen
+            for p in params:
+                p.requires_grad_(key in self._updates[name])
         opt = self.optims[name]
         opt.zero_grad(set_to_none=True)
         with autocast(self.device, self.cfg.perf.amp):

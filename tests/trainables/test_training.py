@@ -90,6 +90,25 @@ def test_frozen_nets_change_nothing_but_skip_their_gradients(gan):
     assert any(p.grad is not None for p in frozen.nets["G"].parameters())
 
 
+def test_a_parameter_built_frozen_stays_frozen(monkeypatch):
+    """Freezing the other nets during an update never unfreezes what the nets were built with."""
+    import trainables.loop as loop
+
+    def build_with_a_frozen_layer(*args, **kwargs):
+        nets = build_nets(*args, **kwargs)
+        next(nets["G"].parameters()).requires_grad_(False)
+        return nets
+
+    build_nets = loop.build_nets
+    monkeypatch.setattr(loop, "build_nets", build_with_a_frozen_layer)
+    run = GanRun(small("mmd_rep", data={"batch_size": 32}))
+    frozen, trained = list(run.nets["G"].parameters())[:2]  # first layer's weight and bias
+    before = frozen.detach().clone(), trained.detach().clone()
+    run.train(3)
+    assert not frozen.requires_grad and torch.equal(frozen, before[0])
+    assert trained.requires_grad and not torch.equal(trained, before[1])
+
+
 def test_checkpoint_describes_itself(tmp_path):
     run = GanRun(small("tripletgan", data={"batch_size": 16}))
     run.train(2)
