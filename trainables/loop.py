@@ -69,11 +69,13 @@ class GanRun:
         if self.objective.needs_encoder:
             ae_params = itertools.chain(self.nets["E"].parameters(), self.nets["G"].parameters())
             self.optims["AE"] = torch.optim.Adam(ae_params, lr=o.lr_g, betas=(o.beta1_g, o.beta2_g))
-        # The nets each optimiser updates. During one update's backward every other net is frozen
-        # (requires_grad off): its gradients would be thrown away (each update zeroes only its own),
-        # so G's step no longer computes D's weight gradients. Same result, bit for bit.
-        self._updates = {"D": ("D",), "G": ("G",), "AE": ("E", "G")}
-        self._trainable = {k: [p for p in net.parameters() if p.requires_grad] for k, net in self.nets.items()}
+        # During one update's backward every trainable parameter its optimiser does not hold is frozen
+        # (requires_grad off): its gradient would be thrown away (each update zeroes only its own),
+        # so G's step no longer computes D's weight gradients. Same result, bit for bit. A parameter
+        # built frozen is not in the list and stays frozen.
+        self._trainable = [p for net in self.nets.values() for p in net.parameters() if p.requires_grad]
+        self._held = {name: {id(p) for group in opt.param_groups for p in group["params"]}
+                      for name, opt in self.optims.items()}
         self.schedulers = {}
         if o.lr_decay_every > 0 and o.lr_decay < 1.0:
             self.schedulers = {k: torch.optim.lr_scheduler.StepLR(opt, o.lr_decay_every, gamma=o.lr_decay)
@@ -123,9 +125,9 @@ class GanRun:
         """One optimiser step of ``name`` on ``loss_fn()`` (computed under ``perf.amp``'s autocast,
         backpropagated outside it), the nets it does not update frozen; returns the detached
         float32 loss."""
-        for key, params in self._trainable.items():  # a parameter built frozen stays frozen
-            for p in params:
-                p.requires_grad_(key in self._updates[name])
+        held = self._held[name]
+        for p in self._trainable:
+            p.requires_grad_(id(p) in held)
         opt = self.optims[name]
         opt.zero_grad(set_to_none=True)
         with autocast(self.device, self.cfg.perf.amp):

@@ -77,7 +77,7 @@ def test_frozen_nets_change_nothing_but_skip_their_gradients(gan):
     frozen = GanRun(cfg)  # each run seeds torch's global RNG (penalties draw from it): train it at once
     frozen.train(3)
     everything = GanRun(cfg)
-    everything._updates = {name: tuple(everything.nets) for name in everything._updates}
+    everything._held = {name: {id(p) for p in everything._trainable} for name in everything._held}
     everything.train(3)
     a, b = params(frozen), params(everything)
     for key in a:
@@ -94,12 +94,13 @@ def test_a_parameter_built_frozen_stays_frozen(monkeypatch):
     """Freezing the other nets during an update never unfreezes what the nets were built with."""
     import trainables.loop as loop
 
+    build_nets = loop.build_nets
+
     def build_with_a_frozen_layer(*args, **kwargs):
         nets = build_nets(*args, **kwargs)
         next(nets["G"].parameters()).requires_grad_(False)
         return nets
 
-    build_nets = loop.build_nets
     monkeypatch.setattr(loop, "build_nets", build_with_a_frozen_layer)
     run = GanRun(small("mmd_rep", data={"batch_size": 32}))
     frozen, trained = list(run.nets["G"].parameters())[:2]  # first layer's weight and bias
