@@ -10,10 +10,13 @@ For each (GAN, net) pair, one process thread (``torch.set_num_threads(1)``, CPU)
   ``zero_grad`` / ``backward`` / ``step``, the same EMA update inline, no loss read at all).
 
 Both are timed alternately in blocks of ``--block`` steps after a warm-up (the median over
-``--repeats`` blocks; alternating cancels drift on a shared machine). Writes
+``--repeats`` blocks; alternating cancels drift on a shared machine). ``--perf KEY=JSON`` adds a
+third loop to the alternation: the project's step with those ``run.perf`` options (e.g.
+``compile=true``), reported as its steps/s and its speed-up over the default step. Writes
 ``benchmarks/results/loop_speed.md`` (+ ``.json``)::
 
     python benchmarks/loop_speed.py
+    python benchmarks/loop_speed.py --settings toy --perf compile=true --out benchmarks/results/loop_speed_compile
     python benchmarks/loop_speed.py --smoke-test
 """
 
@@ -44,7 +47,8 @@ SETTINGS = {
                                                                  "kwargs": {"width": 0.125}}},
 }
 GANS = ("nsgan", "mmd_rep")
-SMOKE = {"block": 3, "repeats": 2, "warmup": 2, "settings": ["toy"]}
+PERF_HEAD = " with perf steps/s | speed-up over project |"
+SMOKE = {"block": 3, "repeats": 2, "warmup": 2, "settings": ["toy"], "perf": {"amp": "bf16"}}  # the third loop too
 
 
 def minimal_losses(gan: str, run: GanRun):
@@ -102,6 +106,8 @@ def measure(gan: str, setting: str, args, device: str = "cpu") -> dict:
     loops = {"project": project_loop(GanRun(cfg))}
     other = GanRun(cfg)
     loops["minimal"] = minimal_loop(gan, other)
+    if args.perf:
+        loops["perf"] = project_loop(GanRun({**cfg, "perf": args.perf}))
     for loop in loops.values():
         loop(args.warmup)
     times: dict[str, list[float]] = {k: [] for k in loops}
@@ -115,9 +121,23 @@ def measure(gan: str, setting: str, args, device: str = "cpu") -> dict:
     med = {k: statistics.median(v) for k, v in times.items()}
     row = {"gan": gan, "nets": setting, "project_steps_s": 1 / med["project"], "minimal_steps_s": 1 / med["minimal"],
            "ratio": med["minimal"] / med["project"]}
+    if args.perf:
+        row.update(perf_steps_s=1 / med["perf"], perf_speedup=med["project"] / med["perf"])
     print(f"{gan} {setting}: project {row['project_steps_s']:.1f} steps/s, minimal {row['minimal_steps_s']:.1f}, "
-          f"ratio {row['ratio']:.3f}", flush=True)
+          f"ratio {row['ratio']:.3f}" + (f", with perf {row['perf_steps_s']:.1f} ({row['perf_speedup']:.2f}x)"
+                                         if args.perf else ""), flush=True)
     return row
+
+
+def perf_option(text: str) -> tuple[str, object]:
+    """``KEY=JSON`` of ``--perf`` (a ``run.perf`` key, e.g. ``compile=true``)."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--perf {text!r}: expected KEY=JSON, e.g. compile=true")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        raise argparse.ArgumentTypeError(f"--perf {text!r}: the value is not JSON (true, \"bf16\", ...)") from None
 
 
 def main(argv=None) -> int:
@@ -126,9 +146,12 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=7, help="timed blocks per loop (median)")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--perf", type=perf_option, action="append", default=[], metavar="KEY=JSON",
+                        help="also time the project's step with this run.perf option (repeatable)")
     parser.add_argument("--out", default=str(RESULTS / "loop_speed"), help="output prefix (.md/.json)")
     parser.add_argument("--smoke-test", action="store_true", help="CI size: toy nets, a few steps, temp output")
     args = parser.parse_args(argv)
+    args.perf = dict(args.perf)
     if args.smoke_test:
         for key, value in SMOKE.items():
             setattr(args, key, value)
@@ -142,9 +165,13 @@ def main(argv=None) -> int:
              "\n\n".join(__doc__.split("\n\n")[1:4]).replace("::", ":"), "",
              f"Blocks of {args.block} steps, median of {args.repeats}, after {args.warmup} warm-up steps. "
              "Ratio = project steps/s over minimal steps/s (>= 0.95 is the target).", "",
-             "| GAN | nets | project steps/s | minimal steps/s | ratio |", "|---|---|---|---|---|"]
+             "| GAN | nets | project steps/s | minimal steps/s | ratio |" + (PERF_HEAD if args.perf else ""),
+             "|---|---|---|---|---|" + ("---|---|" if args.perf else "")]
+    if args.perf:
+        lines[-4] += f" With perf ({json.dumps(args.perf)}): the project's step with those options, timed in the same alternation."
     lines += [f"| {r['gan']} | {r['nets']} | {r['project_steps_s']:.1f} | {r['minimal_steps_s']:.1f} | "
-              f"{r['ratio']:.3f} |" for r in rows]
+              f"{r['ratio']:.3f} |" + (f" {r['perf_steps_s']:.1f} | {r['perf_speedup']:.2f} |" if args.perf else "")
+              for r in rows]
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(out.with_suffix(".md").read_text(), flush=True)
     return 0
