@@ -36,7 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
 
 from trainables import losses as L  # noqa: E402
+from trainables.config import resolve_config  # noqa: E402
 from trainables.loop import GanRun  # noqa: E402
+from trainables.schema import ConfigError  # noqa: E402
 from trainables.train import LossWatch  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -152,6 +154,12 @@ def main(argv=None) -> int:
     parser.add_argument("--smoke-test", action="store_true", help="CI size: toy nets, a few steps, temp output")
     args = parser.parse_args(argv)
     args.perf = dict(args.perf)
+    for gan in GANS:  # a bad --perf is a one-line error before anything is timed
+        for setting in args.settings:
+            try:
+                resolve_config({"gan": gan, "device": "cpu", **SETTINGS[setting], "perf": args.perf})
+            except ConfigError as exc:
+                parser.error(f"--perf: {exc}")
     if args.smoke_test:
         for key, value in SMOKE.items():
             setattr(args, key, value)
