@@ -102,7 +102,7 @@ def step_seconds(cfg: dict, steps: int, warmup: int) -> float:
 
 def part_loop(device: str, ctx: dict, args) -> list[dict]:
     settings = ["toy"] if args.smoke_test else list(loop_speed.SETTINGS)
-    loop_args = argparse.Namespace(**args.loop)
+    loop_args = argparse.Namespace(perf={}, **args.loop)  # the default step only (no --perf loop)
     return [loop_speed.measure(gan, setting, loop_args, device) for setting in settings for gan in loop_speed.GANS]
 
 

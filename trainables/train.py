@@ -97,20 +97,24 @@ def eval_steps(start: int, steps: int, every: int) -> list[int]:
 
 def fit(run: GanRun, *, on_eval: Callable | None = None, on_losses: Callable | None = None,
         evaluator=None, progress: bool = False, best: dict | None = None,
-        check_every: int = CHECK_EVERY) -> FitResult:
+        check_every: int = CHECK_EVERY, evaluate_start: bool = False) -> FitResult:
     """Train ``run`` to ``cfg.steps``, evaluating at :func:`eval_steps`.
 
     ``on_eval(run, metrics, is_best)`` is called after each evaluation (metrics include ``step``);
     ``on_losses(step, losses)`` for every iteration, in order, at the loss checks (every
     ``check_every`` iterations and before each evaluation: :class:`LossWatch`; the step itself
     never waits for the device). Resumed runs (``run.step > 0``) continue from their step and do
-    not re-evaluate it. A non-finite or out-of-bound loss raises :class:`Diverged` at the first
-    check after it, naming its step (after ``on_losses`` has seen it).
+    not re-evaluate it, unless ``evaluate_start`` (a PBT member started from another trial's
+    checkpoint: its run records the state it now holds, even with no step left to train). A
+    non-finite or out-of-bound loss raises :class:`Diverged` at the first check after it, naming
+    its step (after ``on_losses`` has seen it).
     """
     cfg = run.cfg
     evaluator = evaluator or build_evaluator(run)
     result = FitResult(best=best, primary=evaluator.primary, mode=evaluator.mode)
     marks = [s for s in eval_steps(run.step, cfg.steps, cfg.eval.every) if s > run.step or run.step == 0]
+    if evaluate_start and marks[:1] != [run.step]:
+        marks.insert(0, run.step)
     watch = LossWatch(cfg.optim.loss_bound, on_losses, check_every)
     t0 = time.time()
     for mark in marks:

@@ -203,6 +203,45 @@ resample_probability = 0.5
 
 
 @pytest.mark.slow
+def test_a_member_started_from_a_finished_copy_reports_it(tmp_path, monkeypatch):
+    """Ray's PBT can hand a lagging member the checkpoint a faster member saved at the last step
+    (its perturbation at the end makes that its latest): nothing is left to train, yet the member
+    evaluates the copy once and reports it, so its own MLflow run reaches the last step."""
+    from types import SimpleNamespace
+
+    from mlflow import MlflowClient
+    from ray import tune
+
+    import study.trainable as trainable
+    from study.trial_spec import TrialStudy
+    from trainables.checkpoint import CHECKPOINT_NAME, save_checkpoint
+    from trainables.loop import GanRun
+
+    run = {"gan": "tripletgan", "steps": 6, "data": {"name": "ring8", "batch_size": 16},
+           "net": {"arch": "toy_triplet"}, "eval": {"every": 3, "num_samples": 64}}
+    donor = GanRun(run)
+    donor.train(6)
+    ckpt = tmp_path / "donor" / "checkpoint_000002"
+    save_checkpoint(ckpt / CHECKPOINT_NAME, {**donor.checkpoint_payload(best=None), "mlflow_run_id": "donor-run",
+                                             "trial_id": "donor", "evaluations": []})
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("t", artifact_location=(tmp_path / "mlruns").as_uri())
+    study = TrialStudy(tracking_uri=uri, experiment_id=exp, parent_run_id=client.create_run(exp).info.run_id,
+                       study_name="t", gan="tripletgan", search="grid", scheduler="pbt")
+    reports = []
+    context = SimpleNamespace(get_trial_id=lambda: "member", get_trial_name=lambda: "tripletgan_member",
+                              get_trial_resources=lambda: None)  # no resources: one thread
+    monkeypatch.setattr(trainable, "tune", SimpleNamespace(
+        get_checkpoint=lambda: tune.Checkpoint.from_directory(str(ckpt)), get_context=lambda: context,
+        report=lambda metrics, checkpoint=None: reports.append((metrics, checkpoint)), Checkpoint=tune.Checkpoint))
+    trainable.train_gan({"run": run, "study": study.to_dict(), "grid_point": {"optim.lr_g": 4e-4}})
+    assert [m["step"] for m, _ in reports] == [6] and reports[0][1] is not None
+    member_run, = [r for r in client.search_runs([exp]) if r.data.tags.get("trial_id") == "member"]
+    assert [m.step for m in client.get_metric_history(member_run.info.run_id, "trained/steps")] == [6]
+    assert json.loads(member_run.data.tags["pbt_lineage"])[0]["copied_trial"] == "donor"
+
+
 def test_pbt_study_exploits_and_records_the_lineage(tmp_path):
     from study.pbt import mutations
 
