@@ -104,10 +104,8 @@ def train_gan(config: dict) -> None:
         report_evaluation(run, metrics, is_best, payload, tracker, evaluator, work)
 
     try:
-        # a copy taken at the last step (PBT clones a member that has already finished) leaves
-        # nothing to train: the member still evaluates and reports the state it now holds
-        fit(run, on_eval=on_eval, on_losses=tracker.on_losses, evaluator=evaluator,
-            best=state["best"], evaluate_start=copied is not None and run.step >= cfg.steps)
+        fit(run, on_eval=on_eval, on_losses=tracker.on_losses, evaluator=evaluator, best=state["best"],
+            evaluate_start=copied is not None and run.step >= cfg.steps)  # a PBT copy of a finished member
         tracker.flush()
     except Diverged as exc:
         report_divergence(tracker, exc, [(metric, mode), *study.objectives])

@@ -232,6 +232,7 @@ def test_a_member_started_from_a_finished_copy_reports_it(tmp_path, monkeypatch)
     reports = []
     context = SimpleNamespace(get_trial_id=lambda: "member", get_trial_name=lambda: "tripletgan_member",
                               get_trial_resources=lambda: None)  # no resources: one thread
+    monkeypatch.setattr(trainable, "record_placement", lambda tracker, run: None)  # asks Ray's worker (starts Ray)
     monkeypatch.setattr(trainable, "tune", SimpleNamespace(
         get_checkpoint=lambda: tune.Checkpoint.from_directory(str(ckpt)), get_context=lambda: context,
         report=lambda metrics, checkpoint=None: reports.append((metrics, checkpoint)), Checkpoint=tune.Checkpoint))
@@ -240,6 +241,7 @@ def test_a_member_started_from_a_finished_copy_reports_it(tmp_path, monkeypatch)
     member_run, = [r for r in client.search_runs([exp]) if r.data.tags.get("trial_id") == "member"]
     assert [m.step for m in client.get_metric_history(member_run.info.run_id, "trained/steps")] == [6]
     assert json.loads(member_run.data.tags["pbt_lineage"])[0]["copied_trial"] == "donor"
+    assert not __import__("ray").is_initialized()  # without Ray: the worker's own tests stay Ray-free
 
 
 def test_pbt_study_exploits_and_records_the_lineage(tmp_path):
