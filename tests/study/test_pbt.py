@@ -244,6 +244,7 @@ def test_a_member_started_from_a_finished_copy_reports_it(tmp_path, monkeypatch)
     assert not __import__("ray").is_initialized()  # without Ray: the worker's own tests stay Ray-free
 
 
+@pytest.mark.slow
 def test_pbt_study_exploits_and_records_the_lineage(tmp_path):
     from study.pbt import mutations
 
