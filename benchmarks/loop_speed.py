@@ -39,7 +39,7 @@ from trainables import losses as L  # noqa: E402
 from trainables.config import resolve_config  # noqa: E402
 from trainables.loop import GanRun  # noqa: E402
 from trainables.schema import ConfigError  # noqa: E402
-from trainables.train import LossWatch  # noqa: E402
+from trainables.train import LossWatch, overrides_from_sets  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 # (label, run config): the toy PacGAN nets and the SN-DCGAN conv nets (MNIST width 1/8, batch 64)
@@ -131,30 +131,22 @@ def measure(gan: str, setting: str, args, device: str = "cpu") -> dict:
     return row
 
 
-def perf_option(text: str) -> tuple[str, object]:
-    """``KEY=JSON`` of ``--perf`` (a ``run.perf`` key, e.g. ``compile=true``)."""
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"--perf {text!r}: expected KEY=JSON, e.g. compile=true")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        raise argparse.ArgumentTypeError(f"--perf {text!r}: the value is not JSON (true, \"bf16\", ...)") from None
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--block", type=int, default=50, help="steps per timed block")
     parser.add_argument("--repeats", type=int, default=7, help="timed blocks per loop (median)")
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    parser.add_argument("--perf", type=perf_option, action="append", default=[], metavar="KEY=JSON",
+    parser.add_argument("--perf", action="append", default=[], metavar="KEY=JSON",
                         help="also time the project's step with this run.perf option (repeatable)")
     parser.add_argument("--out", default=str(RESULTS / "loop_speed"), help="output prefix (.md/.json)")
     parser.add_argument("--smoke-test", action="store_true", help="CI size: toy nets, a few steps, temp output")
     args = parser.parse_args(argv)
-    args.perf = dict(args.perf)
-    for gan in GANS:  # a bad --perf is a one-line error before anything is timed
+    try:  # a bad --perf is a one-line error before anything is timed (the syntax of train.py --set)
+        args.perf = overrides_from_sets(args.perf)
+    except ValueError as exc:
+        parser.error(f"--perf {exc}")
+    for gan in GANS if args.perf else ():
         for setting in args.settings:
             try:
                 resolve_config({"gan": gan, "device": "cpu", **SETTINGS[setting], "perf": args.perf})

@@ -185,6 +185,21 @@ def train_to_dir(config: dict, out_dir: str | Path, *, progress: bool = True) ->
     return fit(run, on_eval=on_eval, evaluator=evaluator, progress=progress, best=best)
 
 
+def overrides_from_sets(items: list[str]) -> dict:
+    """``KEY=JSON`` items (``--set``) as a flat {dotted key: value} dict; a value that is not JSON
+    stays a string. ValueError naming the item when its key is empty or not a dotted name."""
+    overrides = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if not key or "" in key.split("."):
+            raise ValueError(f"{item!r}: expected KEY=JSON with a dotted key such as optim.lr_d=1e-4")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return overrides
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Train one GAN without Ray and print its measures.")
     parser.add_argument("--gan", default="tripletgan", help="registered GAN name")
@@ -199,17 +214,11 @@ def main(argv=None) -> int:
                         help="validate, print the resolved config (what config.json holds) and train nothing")
     args = parser.parse_args(argv)
 
-    overrides = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        if not key or "" in key.split("."):
-            print(f"error: --set {item!r}: expected KEY=JSON with a dotted key such as optim.lr_d=1e-4",
-                  file=sys.stderr)
-            return 2
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
+    try:
+        overrides = overrides_from_sets(args.set)
+    except ValueError as exc:
+        print(f"error: --set {exc}", file=sys.stderr)
+        return 2
     try:
         config = deep_merge({"gan": args.gan, "data": {"name": args.data}, "steps": args.steps,
                              "seed": args.seed, "eval": {"every": args.eval_every}}, unflatten(overrides))
