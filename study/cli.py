@@ -41,7 +41,7 @@ def _fail(message: str) -> int:
 
 def cmd_run(args) -> int:
     from study.study_file import load_study
-    from study.lifecycle import StudyInterrupted, TrackingStoreDown, run_study
+    from study.lifecycle import run_study
 
     path = Path(args.study_file) if args.study_file else QUICKSTART
     study = load_study(path, smoke_test=args.smoke_test)
@@ -69,21 +69,21 @@ def cmd_run(args) -> int:
             print(f"# then repeats: the top {study.search.top_k} configuration(s) of each GAN x "
                   f"{study.search.repeats} new seeds, {study.max_steps} steps each")
         return 0
-    try:
-        run_study(study)
-    except StudyInterrupted:
-        return EXIT_INTERRUPTED
-    except TrackingStoreDown as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_STORE_DOWN
-    return 0
+    return _exit_code(run_study, study)
 
 
 def cmd_resume(args) -> int:
-    from study.lifecycle import StudyInterrupted, TrackingStoreDown, resume_study
+    from study.lifecycle import resume_study
+
+    return _exit_code(resume_study, args.study_dir)
+
+
+def _exit_code(start, target) -> int:
+    """Run ``start(target)`` (a study run or resume); the exit code says whether it can be resumed."""
+    from study.lifecycle import StudyInterrupted, TrackingStoreDown
 
     try:
-        resume_study(args.study_dir)
+        start(target)
     except StudyInterrupted:
         return EXIT_INTERRUPTED
     except TrackingStoreDown as exc:
