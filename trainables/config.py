@@ -19,7 +19,7 @@ import torch
 
 from trainables.data.families import DATA_FAMILIES, DATA_GROUPS, TOY_DATASETS, group_of
 from trainables.data.toy import mixture_from_spec
-from trainables.nets.build import ARCHS
+from trainables.nets.build import ARCHS, arch_kwargs_of
 from trainables.registry import get_gan, load_gan_module
 from trainables.schema import (ConfigError, at_least, bound, build_dataclass, check_field, check_type,
                                choice, deep_merge, flatten, unflatten)
@@ -75,10 +75,15 @@ class NetConfig:
     sn: str = "none"  # spectral norm on D: none | pim (reshaped matrix) | pico (conv operator)
     # factor on every SN layer of D (scale * W / sigma): official repulsive MMD-GAN act_k = 64^(1/8)
     sn_scale: float = field(default=1.0, metadata=bound(gt=0))
-    kwargs: dict = field(default_factory=dict)  # arch-specific widths/depths/activations
+    kwargs: dict = field(default_factory=dict)  # arch-specific widths/depths/activations (others: an error naming the arch's)
 
     def validate(self) -> None:
         choice("net.arch", self.arch, tuple(ARCHS))
+        options = arch_kwargs_of(self.arch)
+        for key in self.kwargs:  # the builder would refuse them too, but only once a trial has started
+            if key not in options:
+                raise ConfigError(f"net.kwargs.{key}: not an option of net.arch {self.arch!r}; accepted: "
+                                  f"{', '.join(options) or 'none'}")
         choice("net.z_dist", self.z_dist, tuple(Z_DISTS))
         choice("net.sn", self.sn, ("none", "pim", "pico"))
 

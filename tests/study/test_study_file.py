@@ -199,6 +199,10 @@ BAD_FILES = {
     "unknown_gan": ('name = "x"\ngans = ["tripletgan", "biggan"]\n', "biggan"),
     "negative_budget": ('name = "x"\ngans = ["mbgan"]\n[budget]\nmax_steps = -10\n', "budget.max_steps"),
     "infinite_lr": ('name = "x"\ngans = ["mbgan"]\n[run.optim]\nlr_d = inf\n', "lr_d"),
+    # a net option the arch does not have: refused with the accepted ones, not when a trial builds the nets
+    "unknown_net_option": ('name = "x"\ngans = ["mmd_rep"]\n[run.data]\nname = "grid25"\n[run.net]\n'
+                           'kwargs = {g_depht = 12}\n', "run.net.kwargs.g_depht: not an option of net.arch "
+                           "'toy_pacgan'; accepted: g_hidden, g_depth"),
 }
 
 
